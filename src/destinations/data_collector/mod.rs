@@ -1,0 +1,11 @@
+//! The HTTP Data Collector API (SharedKey): sign and send one POST per table per webhook.
+//!
+//! See <https://learn.microsoft.com/azure/azure-monitor/logs/data-collector-api>.
+
+mod config;
+mod service;
+mod signature;
+
+pub use config::{DataCollectorConfig, SharedKey, WorkspaceId};
+pub use service::DataCollector;
+pub use signature::{authorization, rfc1123, string_to_sign};

@@ -1,0 +1,71 @@
+//! The one error type at the HTTP boundary, and the one place that maps it to a status code.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::destinations::DeliveryError;
+use crate::sources::{PayloadError, VerifyError};
+
+/// Seconds a sender is asked to wait before retrying after a delivery failure.
+pub const RETRY_AFTER_SECONDS: u32 = 30;
+
+/// Why a webhook was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is larger than the limit of {limit} bytes (MAX_BODY_BYTES)")]
+    TooLarge { limit: usize },
+    #[error("the request body is empty: send the webhook's JSON with a Content-Length header")]
+    EmptyBody,
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Unauthorized(#[from] VerifyError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("the rows were not delivered ({}); retry later", delivery_summary(.0))]
+    Delivery(#[from] DeliveryError),
+}
+
+/// What the sender is told about a failed delivery: the kind, never the destination's details.
+fn delivery_summary(error: &DeliveryError) -> String {
+    match error {
+        DeliveryError::Rejected { status, .. } => format!("Log Analytics answered HTTP {status}"),
+        DeliveryError::Unreachable(_) => "Log Analytics could not be reached".into(),
+        DeliveryError::Write { .. } => "the local file could not be written".into(),
+        DeliveryError::Encode(_) => "the rows could not be encoded".into(),
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::EmptyBody | ApiError::BodyRead(_) | ApiError::Payload(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Delivery(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Delivery(_)) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
+        response.json(json!({ "error": self.to_string() }))
+    }
+}
+
+/// The whole cause chain of an error, for the log.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}

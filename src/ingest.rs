@@ -1,0 +1,115 @@
+//! One webhook, start to finish: read the bytes, verify, classify, normalise, deliver, answer.
+
+use std::time::Instant;
+
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::error::{chain, ApiError};
+use crate::server::AppState;
+use crate::sources::{normalise, verify::verify, Source};
+
+/// The answer to an accepted webhook: every row was delivered.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub source: &'static str,
+    pub table: String,
+    pub rows: usize,
+}
+
+/// What the request log line says about a webhook, filled in as it is known.
+#[derive(Default)]
+struct Facts {
+    source: Option<Source>,
+    table: Option<String>,
+    rows: usize,
+}
+
+/// Handles a POST to a webhook function; `route` is its source, or `None` to detect it.
+pub async fn ingest(
+    function: &'static str,
+    route: Option<Source>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let mut facts = Facts {
+        source: route,
+        ..Facts::default()
+    };
+    let result = accept(route, &req, payload, &state, Utc::now(), &mut facts).await;
+    let response = match &result {
+        Ok(accepted) => HttpResponse::Ok().json(accepted),
+        Err(error) => error.error_response(),
+    };
+    let source = facts.source.map(Source::name).unwrap_or("unknown");
+    let table = facts.table.as_deref().unwrap_or("");
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(_) => tracing::info!(function, source, table, rows = facts.rows, status, latency_ms, "Webhook delivered."),
+        Err(ApiError::Delivery(e)) if e.needs_operator() => tracing::error!(function, source, table, rows = facts.rows, status, latency_ms, error = chain(e), "Webhook not delivered: the destination refused it; an operator must act."),
+        Err(ApiError::Delivery(e)) => tracing::warn!(function, source, table, rows = facts.rows, status, latency_ms, error = chain(e), "Webhook not delivered: the destination failed; the sender will retry."),
+        Err(e) => tracing::warn!(function, source, status, latency_ms, error = %e, "Webhook rejected."),
+    }
+    response
+}
+
+async fn accept(
+    route: Option<Source>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    received: DateTime<Utc>,
+    facts: &mut Facts,
+) -> Result<Accepted, ApiError> {
+    let body = read_body(req, payload, state.max_body_bytes).await?;
+    let source = match route {
+        Some(source) => source,
+        None => Source::detect(&body)?,
+    };
+    facts.source = Some(source);
+    let webhook = verify(source, &state.credentials, req.headers(), req.query_string(), &body)?;
+    let batch = normalise(webhook, received)?;
+    let table = state.tables.name(batch.table);
+    facts.table = Some(table.to_string());
+    facts.rows = batch.rows.len();
+    state.destination.deliver(table, &batch.rows).await?;
+    Ok(Accepted {
+        source: source.name(),
+        table: table.to_string(),
+        rows: batch.rows.len(),
+    })
+}
+
+/// Reads the raw body, refusing more than `limit` bytes before buffering them.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::EmptyBody);
+    }
+    Ok(body.freeze())
+}

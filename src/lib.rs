@@ -1,0 +1,11 @@
+//! Webhooks from Skytap, AuditWolf, Azure Monitor and StackState, verified and delivered to Log Analytics.
+#![forbid(unsafe_code)]
+
+pub mod destinations;
+pub mod error;
+pub mod ingest;
+pub mod schema;
+pub mod server;
+pub mod settings;
+pub mod sources;
+pub mod telemetry;

@@ -1,0 +1,42 @@
+//! The `handler` binary: settings → telemetry → serve.
+#![forbid(unsafe_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::ExitCode;
+
+use webhook_ingest::server::{self, AppState};
+use webhook_ingest::settings::{Settings, Vars, LOCAL_SETTINGS_FILE};
+use webhook_ingest::telemetry;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let settings = match Vars::from_env_and_file(Path::new(LOCAL_SETTINGS_FILE))
+        .and_then(|vars| Settings::from_vars(&vars))
+    {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("Invalid configuration: {error}.");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&settings.log_filter);
+    match serve(&settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, port = settings.port, "The server stopped.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> std::io::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
+    let state = AppState::new(settings);
+    tracing::info!(
+        address = %listener.local_addr()?,
+        destination = state.destination.name(),
+        "Listening."
+    );
+    server::run(listener, state)?.await
+}

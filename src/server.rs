@@ -1,0 +1,99 @@
+//! The one route table: every function in a `*/function.json` folder is served here.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::json;
+
+use crate::destinations::{DataCollector, Destination, LocalFile};
+use crate::ingest::ingest;
+use crate::settings::{DestinationConfig, Settings, TableNames};
+use crate::sources::{Credentials, Source};
+
+/// `extensions.http.routePrefix` in host.json; forwarded requests keep it in their path.
+pub const ROUTE_PREFIX: &str = "/api";
+
+/// The webhook functions (POST): each source's own, and `webhook`, which detects the source.
+pub const WEBHOOK_FUNCTIONS: [(&str, Option<Source>); 5] = [
+    ("skytap", Some(Source::Skytap)),
+    ("auditwolf", Some(Source::AuditWolf)),
+    ("azuremonitor", Some(Source::AzureMonitor)),
+    ("stackstate", Some(Source::StackState)),
+    ("webhook", None),
+];
+
+/// The health function (GET, anonymous).
+pub const HEALTH_FUNCTION: &str = "health";
+
+/// What every request shares: built once from the settings.
+#[derive(Debug)]
+pub struct AppState {
+    pub credentials: Credentials,
+    pub tables: TableNames,
+    pub destination: Destination,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings) -> Self {
+        let destination = match &settings.destination {
+            DestinationConfig::DataCollector(config) => {
+                Destination::DataCollector(DataCollector::new(config.clone()))
+            }
+            DestinationConfig::LocalFile(dir) => Destination::LocalFile(LocalFile::new(dir.clone())),
+        };
+        AppState {
+            credentials: settings.credentials.clone(),
+            tables: settings.tables.clone(),
+            destination,
+            max_body_bytes: settings.max_body_bytes,
+        }
+    }
+}
+
+/// Registers every function's route, used by `main` and by the tests alike.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for (name, source) in WEBHOOK_FUNCTIONS {
+        cfg.service(
+            web::resource(format!("{ROUTE_PREFIX}/{name}"))
+                .route(web::post().to(move |req, body, state| ingest(name, source, req, body, state)))
+                .default_service(web::to(|req| method_not_allowed(req, "POST"))),
+        );
+    }
+    cfg.service(
+        web::resource(format!("{ROUTE_PREFIX}/{HEALTH_FUNCTION}"))
+            .route(web::get().to(health))
+            .default_service(web::to(|req| method_not_allowed(req, "GET"))),
+    );
+}
+
+/// Starts serving on an already-bound listener (port 0 in tests).
+pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "destination": state.destination.name() }))
+}
+
+async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", allowed))
+        .json(json!({ "error": format!("{} is not allowed on {}; use {allowed}", req.method(), req.path()) }))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": format!("no function is served at {}; the functions are under {ROUTE_PREFIX}/", req.path())
+    }))
+}

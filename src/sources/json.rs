@@ -1,0 +1,161 @@
+//! Reading fields out of a webhook's JSON, with errors that name the path that failed.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+/// A payload that is not JSON, or lacks what its source always sends.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PayloadError {
+    #[error("the body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the body is not a webhook this handler knows: expected {0}")]
+    Unrecognised(&'static str),
+    #[error("`{path}` {problem}")]
+    Field { path: String, problem: String },
+}
+
+/// Renders a JSON pointer (`/payload/1/date`) as the path users read (`payload[1].date`).
+pub fn display_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        if segment.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+fn problem(pointer: &str, problem: impl Into<String>) -> PayloadError {
+    PayloadError::Field {
+        path: display_path(pointer),
+        problem: problem.into(),
+    }
+}
+
+/// Parses the body as JSON.
+pub fn parse(body: &[u8]) -> Result<Value, PayloadError> {
+    serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))
+}
+
+/// A string field, absent when missing, null or not a string.
+pub fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A string field the source always sends.
+pub fn required_text<'a>(value: &'a Value, pointer: &str) -> Result<&'a str, PayloadError> {
+    match value.pointer(pointer) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+        Some(Value::String(_)) => Err(problem(pointer, "is empty")),
+        Some(other) => Err(problem(pointer, format!("must be a string, not {other}"))),
+        None => Err(problem(pointer, "is missing")),
+    }
+}
+
+/// An identifier sent as a string or a number, rendered as text.
+pub fn id(value: &Value, pointer: &str) -> Option<String> {
+    match value.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An identifier the source always sends.
+pub fn required_id(value: &Value, pointer: &str) -> Result<String, PayloadError> {
+    id(value, pointer).ok_or_else(|| problem(pointer, "must be a non-empty string or number"))
+}
+
+/// An ISO 8601 time field, absent when missing or unreadable (the raw event keeps the text).
+pub fn time(value: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    text(value, pointer).and_then(parse_iso8601)
+}
+
+/// An ISO 8601 time field the source always sends.
+pub fn required_time(value: &Value, pointer: &str) -> Result<DateTime<Utc>, PayloadError> {
+    let text = required_text(value, pointer)?;
+    parse_iso8601(text).ok_or_else(|| problem(pointer, format!("is not an ISO 8601 time: `{text}`")))
+}
+
+/// Parses ISO 8601 with an offset, or without one (taken as UTC).
+pub fn parse_iso8601(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(time.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Requires the value at `pointer` to be an array and returns it.
+pub fn required_array<'a>(value: &'a Value, pointer: &str) -> Result<&'a Vec<Value>, PayloadError> {
+    match value.pointer(pointer) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(problem(pointer, "must be an array")),
+        None => Err(problem(pointer, "is missing")),
+    }
+}
+
+/// Requires the value at `pointer` to be an object.
+pub fn required_object<'a>(value: &'a Value, pointer: &str) -> Result<&'a Value, PayloadError> {
+    match value.pointer(pointer) {
+        Some(object @ Value::Object(_)) => Ok(object),
+        Some(_) => Err(problem(pointer, "must be an object")),
+        None => Err(problem(pointer, "is missing")),
+    }
+}
+
+/// An error for a field that has an unexpected value (quoted briefly: logs never hold a payload).
+pub fn unexpected(pointer: &str, found: &str, expected: &str) -> PayloadError {
+    const MAX_QUOTE: usize = 64;
+    let quote = match found.char_indices().nth(MAX_QUOTE) {
+        Some((end, _)) => format!("{}…", &found[..end]),
+        None => found.to_owned(),
+    };
+    problem(pointer, format!("is `{quote}`, expected {expected}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_read_like_the_payload() {
+        assert_eq!(display_path("/payload/1/date"), "payload[1].date");
+        assert_eq!(display_path("/data/essentials/alertId"), "data.essentials.alertId");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_what_is_wrong() {
+        let v = json!({"a": {"b": 3, "c": ""}});
+        let e = required_text(&v, "/a/b").unwrap_err().to_string();
+        assert_eq!(e, "`a.b` must be a string, not 3");
+        let e = required_text(&v, "/a/c").unwrap_err().to_string();
+        assert_eq!(e, "`a.c` is empty");
+        let e = required_time(&v, "/a/x").unwrap_err().to_string();
+        assert_eq!(e, "`a.x` is missing");
+    }
+
+    #[test]
+    fn times_with_and_without_offsets_are_read_as_utc() {
+        let t = parse_iso8601("2021-11-16T08:27:36.1836909+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2021-11-16T07:27:36.183690900+00:00");
+        let t = parse_iso8601("2019-06-07T23:41:31").unwrap();
+        assert_eq!(t.to_rfc3339(), "2019-06-07T23:41:31+00:00");
+        assert!(parse_iso8601("yesterday").is_none());
+    }
+
+    #[test]
+    fn ids_may_be_numbers_or_strings() {
+        let v = json!({"n": 9871234, "s": "456", "e": ""});
+        assert_eq!(id(&v, "/n").as_deref(), Some("9871234"));
+        assert_eq!(id(&v, "/s").as_deref(), Some("456"));
+        assert!(required_id(&v, "/e").is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! Skytap audit and usage messages: one row per element of `payload`.
+//!
+//! See <https://help.skytap.com/webhook-audit-data.html> and
+//! <https://help.skytap.com/webhook-usage-data.html>.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use super::json::{self, PayloadError};
+use crate::schema::{Batch, Provenance, Row, Table};
+
+/// Turns a Skytap message into rows for the audit or the usage table, by `category`.
+pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
+    let category = json::required_text(message, "/category")?;
+    let table = match category {
+        "auditing" => Table::SkytapAudit,
+        "usage" => Table::SkytapUsage,
+        other => return Err(json::unexpected("/category", other, "`auditing` or `usage`")),
+    };
+    let provenance = Provenance {
+        source: "skytap",
+        message_id: Some(json::required_id(message, "/message_id")?),
+        received,
+    };
+    let sent = json::required_time(message, "/timestamp")?;
+    let version = message.get("version").and_then(Value::as_i64);
+    let items = json::required_array(message, "/payload")?;
+    let rows = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            json::required_object(item, "")
+                .map_err(|_| json::unexpected(&format!("/payload/{index}"), &item.to_string(), "an object"))?;
+            let mut row = Row::new(table, &provenance, sent);
+            row.long("MessageVersion", version)
+                .text("Category", Some(category))
+                .text("EventId", json::id(item, "/id").as_deref())
+                .text("Type", json::text(item, "/type"))
+                .text("Region", json::text(item, "/region"))
+                .raw_event(item);
+            match table {
+                Table::SkytapAudit => audit_columns(&mut row, item),
+                _ => usage_columns(&mut row, item),
+            }
+            Ok(row)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Batch { table, rows })
+}
+
+fn audit_columns(row: &mut Row, item: &Value) {
+    row.time("ActionTime", skytap_time(item, "/date"))
+        .text("TypeCode", json::text(item, "/type_code"))
+        .text("User", json::text(item, "/user"))
+        .text("IpAddress", json::text(item, "/ip_address"))
+        .dynamic("OperatedOn", item.get("operated_on"));
+}
+
+fn usage_columns(row: &mut Row, item: &Value) {
+    row.time("StartTime", skytap_time(item, "/start_time"))
+        .time("EndTime", skytap_time(item, "/end_time"))
+        .real("Value", item.get("value").and_then(Value::as_f64));
+}
+
+/// Reads Skytap's `YYYY/MM/DD HH:MM:SS` (UTC); ISO 8601 is accepted too.
+fn skytap_time(item: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    let text = json::text(item, pointer)?;
+    NaiveDateTime::parse_from_str(text.trim(), "%Y/%m/%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .ok()
+        .or_else(|| json::parse_iso8601(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn skytap_times_become_iso_8601_utc() {
+        let item = json!({"date": "2019/06/07 23:41:29", "bad": "07-06-2019"});
+        assert_eq!(
+            skytap_time(&item, "/date").unwrap().to_rfc3339(),
+            "2019-06-07T23:41:29+00:00"
+        );
+        assert!(skytap_time(&item, "/bad").is_none());
+    }
+
+    #[test]
+    fn an_unknown_category_is_named_in_the_error() {
+        let message = json!({"category": "billing", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z", "payload": []});
+        let error = rows(&message, now()).unwrap_err().to_string();
+        assert_eq!(error, "`category` is `billing`, expected `auditing` or `usage`");
+    }
+
+    #[test]
+    fn a_payload_element_that_is_not_an_object_is_named_by_index() {
+        let message = json!({"category": "usage", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z", "payload": [{}, 7]});
+        let error = rows(&message, now()).unwrap_err().to_string();
+        assert_eq!(error, "`payload[1]` is `7`, expected an object");
+    }
+
+    #[test]
+    fn a_running_usage_record_has_no_end_time() {
+        let message = json!({"category": "usage", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z",
+            "payload": [{"id": 5, "start_time": "2019/06/01 08:15:00", "end_time": null, "value": 120}]});
+        let batch = rows(&message, now()).unwrap();
+        let row = &batch.rows[0];
+        assert_eq!(row.get("StartTime"), Some(&json!("2019-06-01T08:15:00Z")));
+        assert_eq!(row.get("EndTime"), None);
+        assert_eq!(row.get("Value"), Some(&json!(120.0)));
+        assert_eq!(row.get("TimeGenerated"), Some(&json!("2019-06-07T23:41:31Z")));
+    }
+}

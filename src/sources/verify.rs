@@ -1,0 +1,277 @@
+//! Verifying a webhook over its raw bytes: AuditWolf's HMAC, StackState's header token,
+//! and the optional query tokens for Azure Monitor and Skytap. All comparisons are constant-time.
+
+use actix_web::http::header::HeaderMap;
+use base64::{engine::general_purpose::STANDARD, Engine};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Source;
+
+/// AuditWolf's signature header: base64(HMAC-SHA256(secret, body)).
+pub const AUDITWOLF_SIGNATURE: &str = "x-auditwolf-webhook-sig";
+/// StackState's secret token header.
+pub const STACKSTATE_TOKEN: &str = "X-StackState-Webhook-Token";
+/// Query parameter carrying the Azure Monitor token (Microsoft's `tokenid` convention).
+pub const AZURE_MONITOR_TOKEN_PARAM: &str = "tokenid";
+/// Query parameter carrying the Skytap token.
+pub const SKYTAP_TOKEN_PARAM: &str = "token";
+
+/// One or more live secrets for a source (several while rotating). `Debug` shows none of them.
+#[derive(Clone)]
+pub struct Secrets(Vec<SecretString>);
+
+impl Secrets {
+    /// Splits a comma-separated setting; `None` when it holds no secret at all.
+    pub fn parse_list(value: &str) -> Option<Secrets> {
+        let secrets: Vec<SecretString> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect();
+        (!secrets.is_empty()).then_some(Secrets(secrets))
+    }
+
+    /// True when `presented` equals one of the secrets. Every secret is compared, in constant
+    /// time over SHA-256 digests, so neither the match nor the secrets' lengths leak by timing.
+    fn matches_token(&self, presented: &str) -> bool {
+        let presented = Sha256::digest(presented.as_bytes());
+        self.0.iter().fold(false, |found, secret| {
+            let expected = Sha256::digest(secret.expose_secret().as_bytes());
+            found | bool::from(expected.ct_eq(&presented))
+        })
+    }
+
+    /// True when `signature` is the HMAC-SHA256 of `body` under one of the secrets.
+    fn matches_hmac(&self, body: &[u8], signature: &[u8]) -> bool {
+        self.0.iter().fold(false, |found, secret| {
+            let mut mac = hmac_for(secret.expose_secret());
+            mac.update(body);
+            found | mac.verify_slice(signature).is_ok()
+        })
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets([{} redacted])", self.0.len())
+    }
+}
+
+fn hmac_for(secret: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length")
+}
+
+/// Computes AuditWolf's signature for a body: base64(HMAC-SHA256(secret as UTF-8, body)).
+pub fn sign_auditwolf(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac_for(secret);
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The secrets each source is verified with. Required for AuditWolf and StackState.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// `AUDITWOLF_SECRETS`
+    pub auditwolf: Option<Secrets>,
+    /// `STACKSTATE_TOKENS`
+    pub stackstate: Option<Secrets>,
+    /// `AZURE_MONITOR_TOKENS`: when set, `?tokenid=` must match one.
+    pub azure_monitor: Option<Secrets>,
+    /// `SKYTAP_TOKENS`: when set, `?token=` must match one.
+    pub skytap: Option<Secrets>,
+}
+
+/// Why a webhook was not accepted as authentic (answered 401).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum VerifyError {
+    #[error("{setting} is not set, so {sender} webhooks cannot be verified; set it in the app settings")]
+    NotConfigured {
+        setting: &'static str,
+        sender: &'static str,
+    },
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("the {0} header does not match the body under any configured secret")]
+    BadSignature(&'static str),
+    #[error("the {0} header does not match any configured token")]
+    BadHeaderToken(&'static str),
+    #[error("the `{0}` query parameter is missing")]
+    MissingQueryToken(&'static str),
+    #[error("the `{0}` query parameter does not match any configured token")]
+    BadQueryToken(&'static str),
+}
+
+/// A webhook whose bytes passed its source's verification. Only [`verify`] makes one.
+#[derive(Debug)]
+pub struct Verified<'a> {
+    source: Source,
+    body: &'a [u8],
+}
+
+impl<'a> Verified<'a> {
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+}
+
+/// Verifies a webhook from `source` over the exact bytes received.
+pub fn verify<'a>(
+    source: Source,
+    credentials: &Credentials,
+    headers: &HeaderMap,
+    query: &str,
+    body: &'a [u8],
+) -> Result<Verified<'a>, VerifyError> {
+    match source {
+        Source::AuditWolf => {
+            let secrets = required(&credentials.auditwolf, "AUDITWOLF_SECRETS", source)?;
+            let header = header(headers, AUDITWOLF_SIGNATURE)?;
+            let signature = STANDARD
+                .decode(header.trim())
+                .map_err(|_| VerifyError::BadSignature(AUDITWOLF_SIGNATURE))?;
+            if !secrets.matches_hmac(body, &signature) {
+                return Err(VerifyError::BadSignature(AUDITWOLF_SIGNATURE));
+            }
+        }
+        Source::StackState => {
+            let tokens = required(&credentials.stackstate, "STACKSTATE_TOKENS", source)?;
+            if !tokens.matches_token(header(headers, STACKSTATE_TOKEN)?) {
+                return Err(VerifyError::BadHeaderToken(STACKSTATE_TOKEN));
+            }
+        }
+        Source::AzureMonitor => {
+            query_token(&credentials.azure_monitor, query, AZURE_MONITOR_TOKEN_PARAM)?
+        }
+        Source::Skytap => query_token(&credentials.skytap, query, SKYTAP_TOKEN_PARAM)?,
+    }
+    Ok(Verified { source, body })
+}
+
+fn required<'c>(
+    secrets: &'c Option<Secrets>,
+    setting: &'static str,
+    source: Source,
+) -> Result<&'c Secrets, VerifyError> {
+    secrets.as_ref().ok_or(VerifyError::NotConfigured {
+        setting,
+        sender: source.name(),
+    })
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, VerifyError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(VerifyError::MissingHeader(name))
+}
+
+/// Checks an optional query token: no configured tokens means none is required.
+fn query_token(
+    tokens: &Option<Secrets>,
+    query: &str,
+    param: &'static str,
+) -> Result<(), VerifyError> {
+    let Some(tokens) = tokens else { return Ok(()) };
+    let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let presented = pairs
+        .iter()
+        .find(|(name, _)| name == param)
+        .map(|(_, value)| value.as_str())
+        .ok_or(VerifyError::MissingQueryToken(param))?;
+    if tokens.matches_token(presented) {
+        Ok(())
+    } else {
+        Err(VerifyError::BadQueryToken(param))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/auditwolf-task-create.json");
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name.to_ascii_lowercase().leak()),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn auditwolf(secrets: &str) -> Credentials {
+        Credentials {
+            auditwolf: Secrets::parse_list(secrets),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auditwolf_signature_matches_the_published_vector() {
+        assert_eq!(
+            sign_auditwolf("test-webhook-secret", FIXTURE),
+            "sWM8Jsu3vLgdjUi82yTT6HUcIL2TPymqnQ3tpVZwqgQ="
+        );
+    }
+
+    #[test]
+    fn auditwolf_accepts_any_live_secret_and_rejects_a_tampered_body() {
+        let sig = sign_auditwolf("new", FIXTURE);
+        let h = headers(&[(AUDITWOLF_SIGNATURE, &sig)]);
+        let creds = auditwolf("old, new");
+        assert!(verify(Source::AuditWolf, &creds, &h, "", FIXTURE).is_ok());
+        let mut tampered = FIXTURE.to_vec();
+        tampered[10] ^= 1;
+        assert_eq!(
+            verify(Source::AuditWolf, &creds, &h, "", &tampered).unwrap_err(),
+            VerifyError::BadSignature(AUDITWOLF_SIGNATURE)
+        );
+    }
+
+    #[test]
+    fn a_source_without_its_required_secret_names_the_setting() {
+        let error = verify(Source::StackState, &Credentials::default(), &HeaderMap::new(), "", b"{}")
+            .unwrap_err();
+        assert!(error.to_string().starts_with("STACKSTATE_TOKENS is not set"));
+    }
+
+    #[test]
+    fn optional_query_tokens_are_checked_only_when_configured() {
+        let none = Credentials::default();
+        assert!(verify(Source::Skytap, &none, &HeaderMap::new(), "", b"{}").is_ok());
+        let creds = Credentials {
+            skytap: Secrets::parse_list("s3cret"),
+            ..Default::default()
+        };
+        let h = HeaderMap::new();
+        assert!(verify(Source::Skytap, &creds, &h, "code=x&token=s3cret", b"{}").is_ok());
+        assert_eq!(
+            verify(Source::Skytap, &creds, &h, "token=nope", b"{}").unwrap_err(),
+            VerifyError::BadQueryToken(SKYTAP_TOKEN_PARAM)
+        );
+        assert_eq!(
+            verify(Source::Skytap, &creds, &h, "code=x", b"{}").unwrap_err(),
+            VerifyError::MissingQueryToken(SKYTAP_TOKEN_PARAM)
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secrets = Secrets::parse_list("hunter2").unwrap();
+        assert!(!format!("{secrets:?}").contains("hunter2"));
+    }
+}
