@@ -51,10 +51,38 @@ pub async fn ingest(
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
-        Ok(_) => tracing::info!(function, source, table, rows = facts.rows, status, latency_ms, "Webhook delivered."),
-        Err(ApiError::Delivery(e)) if e.needs_operator() => tracing::error!(function, source, table, rows = facts.rows, status, latency_ms, error = chain(e), "Webhook not delivered: the destination refused it; an operator must act."),
-        Err(ApiError::Delivery(e)) => tracing::warn!(function, source, table, rows = facts.rows, status, latency_ms, error = chain(e), "Webhook not delivered: the destination failed; the sender will retry."),
-        Err(e) => tracing::warn!(function, source, status, latency_ms, error = %e, "Webhook rejected."),
+        Ok(_) => tracing::info!(
+            function,
+            source,
+            table,
+            rows = facts.rows,
+            status,
+            latency_ms,
+            "Webhook delivered."
+        ),
+        Err(ApiError::Delivery(e)) if e.needs_operator() => tracing::error!(
+            function,
+            source,
+            table,
+            rows = facts.rows,
+            status,
+            latency_ms,
+            error = chain(e),
+            "Webhook not delivered: the destination refused it; an operator must act."
+        ),
+        Err(ApiError::Delivery(e)) => tracing::warn!(
+            function,
+            source,
+            table,
+            rows = facts.rows,
+            status,
+            latency_ms,
+            error = chain(e),
+            "Webhook not delivered: the destination failed; the sender will retry."
+        ),
+        Err(e) => {
+            tracing::warn!(function, source, status, latency_ms, error = %e, "Webhook rejected.")
+        }
     }
     response
 }
@@ -73,7 +101,13 @@ async fn accept(
         None => Source::detect(&body)?,
     };
     facts.source = Some(source);
-    let webhook = verify(source, &state.credentials, req.headers(), req.query_string(), &body)?;
+    let webhook = verify(
+        source,
+        &state.credentials,
+        req.headers(),
+        req.query_string(),
+        &body,
+    )?;
     let batch = normalise(webhook, received)?;
     let table = state.tables.name(batch.table);
     facts.table = Some(table.to_string());

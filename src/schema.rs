@@ -54,10 +54,26 @@ use ColumnType::{DateTime as Dt, Dynamic, Long, Real, String as Str};
 
 /// Columns that every table starts with: time and provenance.
 const COMMON: [Column; 5] = [
-    col(TIME_GENERATED, Dt, "The event's own time (see each source)."),
-    col(EVENT_TIME, Dt, "Same as TimeGenerated, kept as a column of its own."),
-    col("ReceivedTime", Dt, "When the handler received the webhook (UTC)."),
-    col("Source", Str, "skytap, auditwolf, azuremonitor or stackstate."),
+    col(
+        TIME_GENERATED,
+        Dt,
+        "The event's own time (see each source).",
+    ),
+    col(
+        EVENT_TIME,
+        Dt,
+        "Same as TimeGenerated, kept as a column of its own.",
+    ),
+    col(
+        "ReceivedTime",
+        Dt,
+        "When the handler received the webhook (UTC).",
+    ),
+    col(
+        "Source",
+        Str,
+        "skytap, auditwolf, azuremonitor or stackstate.",
+    ),
     col("MessageId", Str, "The sender's id of the message or event."),
 ];
 
@@ -79,11 +95,19 @@ const SKYTAP_AUDIT: [Column; 15] = [
     col("EventId", Str, "Item `id`."),
     col("ActionTime", Dt, "Item `date` converted to ISO 8601 UTC."),
     col("Type", Str, "Item `type`, e.g. `Run Environment`."),
-    col("TypeCode", Str, "Item `type_code`, e.g. `FailedUserLoginHistory`."),
+    col(
+        "TypeCode",
+        Str,
+        "Item `type_code`, e.g. `FailedUserLoginHistory`.",
+    ),
     col("User", Str, "Item `user`."),
     col("Region", Str, "Item `region`, e.g. `prod/tuk1r1`."),
     col("IpAddress", Str, "Item `ip_address`."),
-    col("OperatedOn", Dynamic, "Item `operated_on`: `[{resource_type, id}]`."),
+    col(
+        "OperatedOn",
+        Dynamic,
+        "Item `operated_on`: `[{resource_type, id}]`.",
+    ),
 ];
 
 const SKYTAP_USAGE: [Column; 13] = [
@@ -95,10 +119,22 @@ const SKYTAP_USAGE: [Column; 13] = [
     col("MessageVersion", Long, "Envelope `version`."),
     col("Category", Str, "Envelope `category` (`usage`)."),
     col("EventId", Str, "Item `id`."),
-    col("Type", Str, "Item `type`: `svms`, `svms_power`, `storage_size`, …"),
+    col(
+        "Type",
+        Str,
+        "Item `type`: `svms`, `svms_power`, `storage_size`, …",
+    ),
     col("Region", Str, "Item `region`, e.g. `prod/dal1r1`."),
-    col("StartTime", Dt, "Item `start_time` converted to ISO 8601 UTC."),
-    col("EndTime", Dt, "Item `end_time` converted; empty while still running."),
+    col(
+        "StartTime",
+        Dt,
+        "Item `start_time` converted to ISO 8601 UTC.",
+    ),
+    col(
+        "EndTime",
+        Dt,
+        "Item `end_time` converted; empty while still running.",
+    ),
     col("Value", Real, "Item `value`."),
 ];
 
@@ -109,8 +145,16 @@ const AUDITWOLF: [Column; 14] = [
     COMMON[3],
     COMMON[4],
     col("AccountId", Str, "`awid`, the AuditWolf account."),
-    col("ObjectId", Str, "`objectid`, the task, resource or cost object."),
-    col("EventType", Str, "`type`, e.g. `task.create`, `costs.overrun`."),
+    col(
+        "ObjectId",
+        Str,
+        "`objectid`, the task, resource or cost object.",
+    ),
+    col(
+        "EventType",
+        Str,
+        "`type`, e.g. `task.create`, `costs.overrun`.",
+    ),
     col("Severity", Str, "`severity`: HIGH, MEDIUM, LOW or INFO."),
     col("SubscriptionId", Str, "`subscriptionId`."),
     col("ResourceId", Str, "`resourceId`."),
@@ -131,8 +175,16 @@ const AZURE_MONITOR: [Column; 26] = [
     col("AlertRuleId", Str, "Alert rule resource id, where sent."),
     col("Severity", Str, "Sev0 … Sev4."),
     col("SignalType", Str, "Metric, Log or Activity Log."),
-    col("MonitorCondition", Str, "Fired or Resolved, for every schema."),
-    col("MonitoringService", Str, "Common schema `monitoringService`."),
+    col(
+        "MonitorCondition",
+        Str,
+        "Fired or Resolved, for every schema.",
+    ),
+    col(
+        "MonitoringService",
+        Str,
+        "Common schema `monitoringService`.",
+    ),
     col("Description", Str, "Rule or event description."),
     col("FiredTime", Dt, "When the alert fired."),
     col("ResolvedTime", Dt, "When the alert resolved."),
@@ -154,9 +206,17 @@ const STACKSTATE: [Column; 19] = [
     COMMON[2],
     COMMON[3],
     COMMON[4],
-    col("NotificationId", Str, "`notificationId`: same for open, updates, close."),
+    col(
+        "NotificationId",
+        Str,
+        "`notificationId`: same for open, updates, close.",
+    ),
     col("EventType", Str, "`event.type`: open or close."),
-    col("State", Str, "`event.state` on open: DEVIATING or CRITICAL."),
+    col(
+        "State",
+        Str,
+        "`event.state` on open: DEVIATING or CRITICAL.",
+    ),
     col("Title", Str, "`event.title` on open."),
     col("Reason", Str, "`event.reason`, e.g. HealthStateResolved."),
     col("TriggeredTime", Dt, "`event.triggeredTimeMs` as a time."),
@@ -166,7 +226,11 @@ const STACKSTATE: [Column; 19] = [
     col("ComponentIdentifier", Str, "`component.identifier`."),
     col("ComponentType", Str, "`component.type`."),
     col("ComponentTags", Dynamic, "`component.tags`."),
-    col("NotificationConfiguration", Str, "`notificationConfiguration.name`."),
+    col(
+        "NotificationConfiguration",
+        Str,
+        "`notificationConfiguration.name`.",
+    ),
     col("Metadata", Dynamic, "Channel `metadata` (or `tags`)."),
 ];
 
@@ -296,7 +360,11 @@ impl Row {
 
     /// Sets a `datetime` column.
     pub fn time(&mut self, column: &'static str, value: Option<DateTime<Utc>>) -> &mut Self {
-        self.set(column, ColumnType::DateTime, value.map(|t| iso8601(t).into()))
+        self.set(
+            column,
+            ColumnType::DateTime,
+            value.map(|t| iso8601(t).into()),
+        )
     }
 
     /// Sets a `real` column.
@@ -404,7 +472,13 @@ mod tests {
     fn every_table_has_time_provenance_and_raw_event_columns_with_valid_names() {
         for table in Table::ALL {
             let names: Vec<_> = table.columns().map(|c| c.name).collect();
-            for required in [TIME_GENERATED, EVENT_TIME, "ReceivedTime", "Source", "MessageId"] {
+            for required in [
+                TIME_GENERATED,
+                EVENT_TIME,
+                "ReceivedTime",
+                "Source",
+                "MessageId",
+            ] {
                 assert!(names.contains(&required), "{table:?} lacks {required}");
             }
             assert_eq!(names.last(), Some(&"RawEvent"));

@@ -41,7 +41,9 @@ impl AppState {
             DestinationConfig::DataCollector(config) => {
                 Destination::DataCollector(DataCollector::new(config.clone()))
             }
-            DestinationConfig::LocalFile(dir) => Destination::LocalFile(LocalFile::new(dir.clone())),
+            DestinationConfig::LocalFile(dir) => {
+                Destination::LocalFile(LocalFile::new(dir.clone()))
+            }
         };
         AppState {
             credentials: settings.credentials.clone(),
@@ -57,7 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (name, source) in WEBHOOK_FUNCTIONS {
         cfg.service(
             web::resource(format!("{ROUTE_PREFIX}/{name}"))
-                .route(web::post().to(move |req, body, state| ingest(name, source, req, body, state)))
+                .route(
+                    web::post().to(move |req, body, state| ingest(name, source, req, body, state)),
+                )
                 .default_service(web::to(|req| method_not_allowed(req, "POST"))),
         );
     }

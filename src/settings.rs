@@ -83,24 +83,59 @@ impl TableNames {
     }
 }
 
+/// Every setting the handler reads (the README documents each; infrastructure must set only these).
+pub const SETTING_NAMES: [&str; 16] = [
+    "FUNCTIONS_CUSTOMHANDLER_PORT",
+    "LOG_ANALYTICS_WORKSPACE_ID",
+    "LOG_ANALYTICS_SHARED_KEY",
+    "LOG_ANALYTICS_ENDPOINT",
+    "LOCAL_SINK_DIR",
+    "AUDITWOLF_SECRETS",
+    "STACKSTATE_TOKENS",
+    "AZURE_MONITOR_TOKENS",
+    "SKYTAP_TOKENS",
+    "SKYTAP_AUDIT_TABLE",
+    "SKYTAP_USAGE_TABLE",
+    "AUDITWOLF_TABLE",
+    "AZURE_MONITOR_TABLE",
+    "STACKSTATE_TABLE",
+    "MAX_BODY_BYTES",
+    "RUST_LOG",
+];
+
 /// Raw setting values: the environment wins over `local.settings.json`.
-pub struct Vars(HashMap<String, String>);
+pub struct Vars {
+    values: HashMap<String, String>,
+    #[cfg(test)]
+    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
 
 impl Vars {
     pub fn new(values: HashMap<String, String>) -> Self {
-        Vars(values)
+        Vars {
+            values,
+            #[cfg(test)]
+            read: Default::default(),
+        }
     }
 
     /// The process environment over the `Values` of `local.settings.json`, if that file exists.
     pub fn from_env_and_file(file: &Path) -> Result<Self, SettingsError> {
         let mut values = read_local_settings(file)?;
         values.extend(std::env::vars());
-        Ok(Vars(values))
+        Ok(Vars::new(values))
     }
 
     /// A trimmed, non-empty value. An unresolved Key Vault reference is an error, never a secret.
     fn get(&self, name: &str) -> Result<Option<&str>, SettingsError> {
-        match self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        #[cfg(test)]
+        self.read.borrow_mut().insert(name.to_owned());
+        match self
+            .values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
             Some(v) if v.starts_with(KEY_VAULT_REFERENCE) => Err(invalid(
                 name,
                 "is an unresolved Key Vault reference: give the app's managed identity the \
@@ -121,7 +156,10 @@ fn read_local_settings(file: &Path) -> Result<HashMap<String, String>, SettingsE
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| invalid(&setting, format!("is not valid JSON: {e}")))?;
     if json.get("IsEncrypted").and_then(|v| v.as_bool()) == Some(true) {
-        return Err(invalid(&setting, "is encrypted; run `func settings decrypt` first"));
+        return Err(invalid(
+            &setting,
+            "is encrypted; run `func settings decrypt` first",
+        ));
     }
     let values = json.get("Values").and_then(|v| v.as_object());
     Ok(values
@@ -167,7 +205,9 @@ fn destination(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
     let (workspace, key) = match (vars.get(WORKSPACE)?, vars.get(KEY)?) {
         (None, None) => {
             let dir = vars.get("LOCAL_SINK_DIR")?.map(PathBuf::from);
-            return Ok(DestinationConfig::LocalFile(dir.unwrap_or_else(default_sink_dir)));
+            return Ok(DestinationConfig::LocalFile(
+                dir.unwrap_or_else(default_sink_dir),
+            ));
         }
         (Some(_), None) => return Err(invalid(KEY, format!("must be set when {WORKSPACE} is"))),
         (None, Some(_)) => return Err(invalid(WORKSPACE, format!("must be set when {KEY} is"))),
@@ -211,15 +251,23 @@ fn max_body_bytes(vars: &Vars) -> Result<usize, SettingsError> {
     v.parse()
         .ok()
         .filter(|n| (1024..=MAX_BODY_CEILING).contains(n))
-        .ok_or_else(|| invalid(NAME, format!("must be a number of bytes from 1024 to {MAX_BODY_CEILING}, not `{v}`")))
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!("must be a number of bytes from 1024 to {MAX_BODY_CEILING}, not `{v}`"),
+            )
+        })
 }
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {
     const NAME: &str = "RUST_LOG";
     let value = vars.get(NAME)?.unwrap_or("info");
-    value
-        .parse()
-        .map_err(|e| invalid(NAME, format!("is not a log filter like `info` or `warn,webhook_ingest=debug`: {e}")))
+    value.parse().map_err(|e| {
+        invalid(
+            NAME,
+            format!("is not a log filter like `info` or `warn,webhook_ingest=debug`: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -227,7 +275,12 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
-        Vars::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Vars::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn error(pairs: &[(&str, &str)]) -> SettingsError {
@@ -235,27 +288,59 @@ mod tests {
     }
 
     #[test]
+    fn setting_names_lists_exactly_the_settings_read() {
+        let local = vars(&[]);
+        Settings::from_vars(&local).unwrap();
+        let azure = vars(&[
+            (
+                "LOG_ANALYTICS_WORKSPACE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
+            ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+        ]);
+        Settings::from_vars(&azure).unwrap();
+        let mut read = local.read.into_inner();
+        read.extend(azure.read.into_inner());
+        let listed: std::collections::BTreeSet<String> =
+            SETTING_NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(read, listed);
+    }
+
+    #[test]
     fn no_settings_means_local_files_on_port_7071() {
         let settings = Settings::from_vars(&vars(&[])).unwrap();
         assert_eq!(settings.port, 7071);
-        assert!(matches!(settings.destination, DestinationConfig::LocalFile(ref d) if d == Path::new("./data")));
-        assert_eq!(settings.tables.name(Table::AzureMonitor).as_str(), "AzureMonitorAlerts");
+        assert!(
+            matches!(settings.destination, DestinationConfig::LocalFile(ref d) if d == Path::new("./data"))
+        );
+        assert_eq!(
+            settings.tables.name(Table::AzureMonitor).as_str(),
+            "AzureMonitorAlerts"
+        );
         assert!(settings.credentials.auditwolf.is_none());
     }
 
     #[test]
     fn empty_values_count_as_unset() {
-        let settings =
-            Settings::from_vars(&vars(&[("LOG_ANALYTICS_WORKSPACE_ID", " "), ("AUDITWOLF_SECRETS", ",")]))
-                .unwrap();
-        assert!(matches!(settings.destination, DestinationConfig::LocalFile(_)));
+        let settings = Settings::from_vars(&vars(&[
+            ("LOG_ANALYTICS_WORKSPACE_ID", " "),
+            ("AUDITWOLF_SECRETS", ","),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            settings.destination,
+            DestinationConfig::LocalFile(_)
+        ));
         assert!(settings.credentials.auditwolf.is_none());
     }
 
     #[test]
     fn workspace_and_key_select_the_data_collector_with_its_default_endpoint() {
         let settings = Settings::from_vars(&vars(&[
-            ("LOG_ANALYTICS_WORKSPACE_ID", "11111111-2222-3333-4444-555555555555"),
+            (
+                "LOG_ANALYTICS_WORKSPACE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
             ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
         ]))
         .unwrap();
@@ -271,13 +356,47 @@ mod tests {
     #[test]
     fn invalid_settings_name_the_setting() {
         let cases: [(&[(&str, &str)], &str); 7] = [
-            (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
-            (&[("LOG_ANALYTICS_WORKSPACE_ID", "11111111-2222-3333-4444-555555555555")], "LOG_ANALYTICS_SHARED_KEY"),
-            (&[("LOG_ANALYTICS_WORKSPACE_ID", "ws"), ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA==")], "LOG_ANALYTICS_WORKSPACE_ID"),
-            (&[("SKYTAP_USAGE_TABLE", "usage-table")], "SKYTAP_USAGE_TABLE"),
+            (
+                &[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
+            (
+                &[(
+                    "LOG_ANALYTICS_WORKSPACE_ID",
+                    "11111111-2222-3333-4444-555555555555",
+                )],
+                "LOG_ANALYTICS_SHARED_KEY",
+            ),
+            (
+                &[
+                    ("LOG_ANALYTICS_WORKSPACE_ID", "ws"),
+                    ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+                ],
+                "LOG_ANALYTICS_WORKSPACE_ID",
+            ),
+            (
+                &[("SKYTAP_USAGE_TABLE", "usage-table")],
+                "SKYTAP_USAGE_TABLE",
+            ),
             (&[("MAX_BODY_BYTES", "10")], "MAX_BODY_BYTES"),
-            (&[("LOG_ANALYTICS_WORKSPACE_ID", "11111111-2222-3333-4444-555555555555"), ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="), ("LOG_ANALYTICS_ENDPOINT", "ftp://x")], "LOG_ANALYTICS_ENDPOINT"),
-            (&[("AUDITWOLF_SECRETS", "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)")], "AUDITWOLF_SECRETS"),
+            (
+                &[
+                    (
+                        "LOG_ANALYTICS_WORKSPACE_ID",
+                        "11111111-2222-3333-4444-555555555555",
+                    ),
+                    ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+                    ("LOG_ANALYTICS_ENDPOINT", "ftp://x"),
+                ],
+                "LOG_ANALYTICS_ENDPOINT",
+            ),
+            (
+                &[(
+                    "AUDITWOLF_SECRETS",
+                    "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)",
+                )],
+                "AUDITWOLF_SECRETS",
+            ),
         ];
         for (pairs, setting) in cases {
             assert_eq!(error(pairs).setting, setting);
@@ -287,7 +406,10 @@ mod tests {
     #[test]
     fn a_bad_shared_key_is_named_without_printing_it() {
         let e = error(&[
-            ("LOG_ANALYTICS_WORKSPACE_ID", "11111111-2222-3333-4444-555555555555"),
+            (
+                "LOG_ANALYTICS_WORKSPACE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
             ("LOG_ANALYTICS_SHARED_KEY", "sup3r-secret!"),
         ]);
         assert_eq!(e.setting, "LOG_ANALYTICS_SHARED_KEY");

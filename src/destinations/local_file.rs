@@ -90,7 +90,9 @@ mod tests {
             received: Utc::now(),
         };
         let row = Row::new(Table::SkytapAudit, &provenance, Utc::now());
-        sink.append(&table, &[row.clone(), row.clone()]).await.unwrap();
+        sink.append(&table, &[row.clone(), row.clone()])
+            .await
+            .unwrap();
         sink.append(&table, &[row]).await.unwrap();
         let text = fs::read_to_string(sink.path(&table)).unwrap();
         assert_eq!(text.lines().count(), 3);

@@ -53,13 +53,22 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         .text("Severity", json::text(essentials, "/severity"))
         .text("SignalType", json::text(essentials, "/signalType"))
         .text("MonitorCondition", Some(condition))
-        .text("MonitoringService", json::text(essentials, "/monitoringService"))
+        .text(
+            "MonitoringService",
+            json::text(essentials, "/monitoringService"),
+        )
         .text("Description", json::text(essentials, "/description"))
         .time("FiredTime", Some(fired))
         .time("ResolvedTime", resolved)
         .text("TargetResourceId", target)
-        .text("TargetResourceGroup", json::text(essentials, "/targetResourceGroup"))
-        .text("TargetResourceType", json::text(essentials, "/targetResourceType"))
+        .text(
+            "TargetResourceGroup",
+            json::text(essentials, "/targetResourceGroup"),
+        )
+        .text(
+            "TargetResourceType",
+            json::text(essentials, "/targetResourceType"),
+        )
         .text("SubscriptionId", target.and_then(subscription_of))
         .dynamic("CustomProperties", alert.pointer("/data/customProperties"));
     activity_columns(&mut row, context);
@@ -72,11 +81,17 @@ fn activity_log_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, Pay
     let time = json::required_time(alert, "/data/context/activityLog/eventTimestamp")?;
     let mut row = start(alert, event_id, received, time);
     row.text("SignalType", Some("Activity Log"))
-        .text("MonitorCondition", Some(condition(json::text(alert, "/data/status"))))
+        .text(
+            "MonitorCondition",
+            Some(condition(json::text(alert, "/data/status"))),
+        )
         .text("Description", json::text(event, "/description"))
         .time("FiredTime", Some(time))
         .text("TargetResourceId", json::text(event, "/resourceId"))
-        .text("TargetResourceGroup", json::text(event, "/resourceGroupName"))
+        .text(
+            "TargetResourceGroup",
+            json::text(event, "/resourceGroupName"),
+        )
         .text("TargetResourceType", json::text(event, "/resourceType"))
         .text("SubscriptionId", json::text(event, "/subscriptionId"))
         .dynamic("CustomProperties", alert.pointer("/data/properties"));
@@ -100,7 +115,10 @@ fn metric_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         .time("FiredTime", (condition == "Fired").then_some(time))
         .time("ResolvedTime", (condition == "Resolved").then_some(time))
         .text("TargetResourceId", json::text(context, "/resourceId"))
-        .text("TargetResourceGroup", json::text(context, "/resourceGroupName"))
+        .text(
+            "TargetResourceGroup",
+            json::text(context, "/resourceGroupName"),
+        )
         .text("TargetResourceType", json::text(context, "/resourceType"))
         .text("SubscriptionId", json::text(context, "/subscriptionId"))
         .dynamic("CustomProperties", alert.pointer("/data/properties"));
@@ -115,7 +133,8 @@ fn start(alert: &Value, message_id: &str, received: DateTime<Utc>, time: DateTim
         received,
     };
     let mut row = Row::new(Table::AzureMonitor, &provenance, time);
-    row.text("SchemaId", json::text(alert, "/schemaId")).raw_event(alert);
+    row.text("SchemaId", json::text(alert, "/schemaId"))
+        .raw_event(alert);
     row
 }
 

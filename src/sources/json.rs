@@ -79,7 +79,8 @@ pub fn time(value: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 /// An ISO 8601 time field the source always sends.
 pub fn required_time(value: &Value, pointer: &str) -> Result<DateTime<Utc>, PayloadError> {
     let text = required_text(value, pointer)?;
-    parse_iso8601(text).ok_or_else(|| problem(pointer, format!("is not an ISO 8601 time: `{text}`")))
+    parse_iso8601(text)
+        .ok_or_else(|| problem(pointer, format!("is not an ISO 8601 time: `{text}`")))
 }
 
 /// Parses ISO 8601 with an offset, or without one (taken as UTC).
@@ -128,7 +129,10 @@ mod tests {
     #[test]
     fn paths_read_like_the_payload() {
         assert_eq!(display_path("/payload/1/date"), "payload[1].date");
-        assert_eq!(display_path("/data/essentials/alertId"), "data.essentials.alertId");
+        assert_eq!(
+            display_path("/data/essentials/alertId"),
+            "data.essentials.alertId"
+        );
     }
 
     #[test]

@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn sources_are_told_apart_by_their_discriminators() {
         let cases: [(&str, Source); 4] = [
-            (r#"{"schemaId":"x","category":"usage"}"#, Source::AzureMonitor),
+            (
+                r#"{"schemaId":"x","category":"usage"}"#,
+                Source::AzureMonitor,
+            ),
             (r#"{"category":"usage"}"#, Source::Skytap),
             (r#"{"notificationId":"n","event":{}}"#, Source::StackState),
             (r#"{"awid":"a","type":"task.create"}"#, Source::AuditWolf),
@@ -94,6 +97,9 @@ mod tests {
             Source::detect(br#"{"hello":"world"}"#),
             Err(PayloadError::Unrecognised(_))
         ));
-        assert!(matches!(Source::detect(b"not json"), Err(PayloadError::NotJson(_))));
+        assert!(matches!(
+            Source::detect(b"not json"),
+            Err(PayloadError::NotJson(_))
+        ));
     }
 }

@@ -15,7 +15,13 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
     let table = match category {
         "auditing" => Table::SkytapAudit,
         "usage" => Table::SkytapUsage,
-        other => return Err(json::unexpected("/category", other, "`auditing` or `usage`")),
+        other => {
+            return Err(json::unexpected(
+                "/category",
+                other,
+                "`auditing` or `usage`",
+            ))
+        }
     };
     let provenance = Provenance {
         source: "skytap",
@@ -29,8 +35,9 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            json::required_object(item, "")
-                .map_err(|_| json::unexpected(&format!("/payload/{index}"), &item.to_string(), "an object"))?;
+            json::required_object(item, "").map_err(|_| {
+                json::unexpected(&format!("/payload/{index}"), &item.to_string(), "an object")
+            })?;
             let mut row = Row::new(table, &provenance, sent);
             row.long("MessageVersion", version)
                 .text("Category", Some(category))
@@ -94,7 +101,10 @@ mod tests {
     fn an_unknown_category_is_named_in_the_error() {
         let message = json!({"category": "billing", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z", "payload": []});
         let error = rows(&message, now()).unwrap_err().to_string();
-        assert_eq!(error, "`category` is `billing`, expected `auditing` or `usage`");
+        assert_eq!(
+            error,
+            "`category` is `billing`, expected `auditing` or `usage`"
+        );
     }
 
     #[test]
@@ -113,6 +123,9 @@ mod tests {
         assert_eq!(row.get("StartTime"), Some(&json!("2019-06-01T08:15:00Z")));
         assert_eq!(row.get("EndTime"), None);
         assert_eq!(row.get("Value"), Some(&json!(120.0)));
-        assert_eq!(row.get("TimeGenerated"), Some(&json!("2019-06-07T23:41:31Z")));
+        assert_eq!(
+            row.get("TimeGenerated"),
+            Some(&json!("2019-06-07T23:41:31Z"))
+        );
     }
 }

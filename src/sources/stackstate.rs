@@ -13,7 +13,11 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
     let notification_id = json::required_id(envelope, "/notificationId")?;
     let event_type = json::required_text(envelope, "/event/type")?;
     if event_type != "open" && event_type != "close" {
-        return Err(json::unexpected("/event/type", event_type, "`open` or `close`"));
+        return Err(json::unexpected(
+            "/event/type",
+            event_type,
+            "`open` or `close`",
+        ));
     }
     let triggered = envelope
         .pointer("/event/triggeredTimeMs")
@@ -26,7 +30,11 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
     };
     // The docs' close example carries the channel metadata under `tags`; the spec says `metadata`.
     let metadata = envelope.get("metadata").or_else(|| envelope.get("tags"));
-    let mut row = Row::new(Table::StackState, &provenance, triggered.unwrap_or(received));
+    let mut row = Row::new(
+        Table::StackState,
+        &provenance,
+        triggered.unwrap_or(received),
+    );
     row.text("NotificationId", Some(&notification_id))
         .text("EventType", Some(event_type))
         .text("State", json::text(envelope, "/event/state"))
@@ -34,12 +42,21 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
         .text("Reason", json::text(envelope, "/event/reason"))
         .time("TriggeredTime", triggered)
         .text("MonitorName", json::text(envelope, "/monitor/name"))
-        .text("MonitorIdentifier", json::id(envelope, "/monitor/identifier").as_deref())
+        .text(
+            "MonitorIdentifier",
+            json::id(envelope, "/monitor/identifier").as_deref(),
+        )
         .text("ComponentName", json::text(envelope, "/component/name"))
-        .text("ComponentIdentifier", json::text(envelope, "/component/identifier"))
+        .text(
+            "ComponentIdentifier",
+            json::text(envelope, "/component/identifier"),
+        )
         .text("ComponentType", json::text(envelope, "/component/type"))
         .dynamic("ComponentTags", envelope.pointer("/component/tags"))
-        .text("NotificationConfiguration", json::text(envelope, "/notificationConfiguration/name"))
+        .text(
+            "NotificationConfiguration",
+            json::text(envelope, "/notificationConfiguration/name"),
+        )
         .dynamic("Metadata", metadata)
         .raw_event(envelope);
     Ok(Batch {
@@ -59,7 +76,10 @@ mod tests {
         let envelope = json!({"notificationId": "n1", "event": {"type": "close", "reason": "ConfigRemoved"}, "tags": {"team": "A"}});
         let batch = rows(&envelope, received).unwrap();
         let row = &batch.rows[0];
-        assert_eq!(row.get("TimeGenerated"), Some(&json!("2023-11-14T22:13:20Z")));
+        assert_eq!(
+            row.get("TimeGenerated"),
+            Some(&json!("2023-11-14T22:13:20Z"))
+        );
         assert_eq!(row.get("Metadata"), Some(&json!({"team": "A"})));
     }
 
@@ -67,6 +87,9 @@ mod tests {
     fn an_unknown_event_type_is_rejected_by_name() {
         let envelope = json!({"notificationId": "n1", "event": {"type": "reopen"}});
         let error = rows(&envelope, Utc::now()).unwrap_err().to_string();
-        assert_eq!(error, "`event.type` is `reopen`, expected `open` or `close`");
+        assert_eq!(
+            error,
+            "`event.type` is `reopen`, expected `open` or `close`"
+        );
     }
 }

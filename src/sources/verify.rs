@@ -88,7 +88,9 @@ pub struct Credentials {
 /// Why a webhook was not accepted as authentic (answered 401).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum VerifyError {
-    #[error("{setting} is not set, so {sender} webhooks cannot be verified; set it in the app settings")]
+    #[error(
+        "{setting} is not set, so {sender} webhooks cannot be verified; set it in the app settings"
+    )]
     NotConfigured {
         setting: &'static str,
         sender: &'static str,
@@ -244,9 +246,17 @@ mod tests {
 
     #[test]
     fn a_source_without_its_required_secret_names_the_setting() {
-        let error = verify(Source::StackState, &Credentials::default(), &HeaderMap::new(), "", b"{}")
-            .unwrap_err();
-        assert!(error.to_string().starts_with("STACKSTATE_TOKENS is not set"));
+        let error = verify(
+            Source::StackState,
+            &Credentials::default(),
+            &HeaderMap::new(),
+            "",
+            b"{}",
+        )
+        .unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("STACKSTATE_TOKENS is not set"));
     }
 
     #[test]

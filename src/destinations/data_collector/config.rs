@@ -13,7 +13,9 @@ impl WorkspaceId {
         let value = value.trim().to_ascii_lowercase();
         let groups: Vec<&str> = value.split('-').collect();
         let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        let hex = groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+        let hex = groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
         if lengths != [8, 4, 4, 4, 12] || !hex {
             return Err(format!(
                 "`{value}` is not a workspace id: expected a GUID like 11111111-2222-3333-4444-555555555555"
@@ -33,9 +35,9 @@ pub struct SharedKey(SecretSlice<u8>);
 
 impl SharedKey {
     pub fn parse(value: &str) -> Result<Self, String> {
-        let bytes = STANDARD
-            .decode(value.trim())
-            .map_err(|_| "is not base64: copy the workspace's primary or secondary key".to_owned())?;
+        let bytes = STANDARD.decode(value.trim()).map_err(|_| {
+            "is not base64: copy the workspace's primary or secondary key".to_owned()
+        })?;
         if bytes.is_empty() {
             return Err("is empty".into());
         }
@@ -81,7 +83,9 @@ mod tests {
     fn workspace_ids_must_be_guids() {
         assert!(WorkspaceId::parse("11111111-2222-3333-4444-555555555555").is_ok());
         assert_eq!(
-            WorkspaceId::parse("ABCDEF01-2222-3333-4444-555555555555").unwrap().as_str(),
+            WorkspaceId::parse("ABCDEF01-2222-3333-4444-555555555555")
+                .unwrap()
+                .as_str(),
             "abcdef01-2222-3333-4444-555555555555"
         );
         assert!(WorkspaceId::parse("my-workspace").is_err());

@@ -33,7 +33,8 @@ mod tests {
     use super::*;
 
     const WORKSPACE: &str = "11111111-2222-3333-4444-555555555555";
-    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+    const KEY: &str =
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
     const DATE: &str = "Mon, 04 Apr 2016 08:00:00 GMT";
 
     fn key() -> Vec<u8> {
@@ -64,7 +65,9 @@ mod tests {
 
     #[test]
     fn dates_are_rfc_1123_gmt() {
-        let time = DateTime::parse_from_rfc3339("2016-04-04T08:00:00Z").unwrap().to_utc();
+        let time = DateTime::parse_from_rfc3339("2016-04-04T08:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(rfc1123(time), DATE);
     }
 }

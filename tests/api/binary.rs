@@ -1,0 +1,112 @@
+//! The `handler` binary run as a user runs it: settings from `local.settings.json`, rows in `.jsonl` files.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use webhook_ingest::settings::SETTING_NAMES;
+use webhook_ingest::sources::sign_auditwolf;
+
+use crate::helpers::fixture;
+
+fn handler(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    command
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in SETTING_NAMES {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// The running binary; killed and reaped when dropped, even when an assertion fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on port 0 and reads the address it logs.
+fn start(dir: &Path) -> (Running, String) {
+    let mut child = handler(dir)
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let child = Running(child);
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            let address = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, format!("http://{address}"));
+        }
+    }
+    panic!("the handler exited without listening");
+}
+
+#[actix_web::test]
+async fn the_binary_reads_local_settings_and_appends_rows_to_json_lines_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("local.settings.json"),
+        r#"{"IsEncrypted": false, "Values": {"AUDITWOLF_SECRETS": "local-secret", "LOCAL_SINK_DIR": "./rows", "LOG_ANALYTICS_WORKSPACE_ID": ""}}"#,
+    )
+    .unwrap();
+    let (child, address) = start(dir.path());
+    let client = reqwest::Client::new();
+
+    let skytap = client
+        .post(format!("{address}/api/skytap"))
+        .body(fixture("skytap-audit.json"))
+        .send()
+        .await
+        .unwrap();
+    let body = fixture("auditwolf-task-create.json");
+    let auditwolf = client
+        .post(format!("{address}/api/webhook"))
+        .header(
+            "x-auditwolf-webhook-sig",
+            sign_auditwolf("local-secret", &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (skytap, auditwolf) = (skytap.status(), auditwolf.status());
+    drop(child);
+
+    assert_eq!((skytap.as_u16(), auditwolf.as_u16()), (200, 200));
+    let audit = std::fs::read_to_string(dir.path().join("rows/SkytapAudit.jsonl")).unwrap();
+    let rows: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["TypeCode"], "FailedUserLoginHistory");
+    assert_eq!(rows[0]["TimeGenerated"], "2019-06-07T23:41:31Z");
+    let wolf = std::fs::read_to_string(dir.path().join("rows/AuditWolf.jsonl")).unwrap();
+    assert_eq!(wolf.lines().count(), 1);
+}
+
+#[test]
+fn the_binary_stops_at_startup_naming_an_invalid_setting_without_printing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = handler(dir.path())
+        .env(
+            "LOG_ANALYTICS_WORKSPACE_ID",
+            "11111111-2222-3333-4444-555555555555",
+        )
+        .env("LOG_ANALYTICS_SHARED_KEY", "my-secret-key!")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("LOG_ANALYTICS_SHARED_KEY"), "{stderr}");
+    assert!(!stderr.contains("my-secret-key"), "{stderr}");
+}

@@ -1,0 +1,149 @@
+//! The seam with the Functions host: every function folder is served with the methods it declares.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+use webhook_ingest::server::{HEALTH_FUNCTION, ROUTE_PREFIX, WEBHOOK_FUNCTIONS};
+
+use crate::helpers::{answer, spawn_app};
+
+struct Function {
+    name: String,
+    route: String,
+    methods: Vec<String>,
+    auth_level: String,
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn functions() -> Vec<Function> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut functions = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path().join("function.json");
+        if !path.exists() {
+            continue;
+        }
+        let name = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bindings = read_json(&path)["bindings"].as_array().unwrap().clone();
+        // Forwarding applies only to exactly one httpTrigger in and one http out.
+        assert_eq!(
+            bindings.len(),
+            2,
+            "{name}: forwarding needs exactly two bindings"
+        );
+        let trigger = bindings
+            .iter()
+            .find(|b| b["type"] == "httpTrigger")
+            .expect("an httpTrigger");
+        assert!(
+            bindings
+                .iter()
+                .any(|b| b["type"] == "http" && b["direction"] == "out"),
+            "{name}: an http output"
+        );
+        functions.push(Function {
+            route: trigger["route"].as_str().unwrap_or(&name).to_owned(),
+            methods: trigger["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_uppercase())
+                .collect(),
+            auth_level: trigger["authLevel"]
+                .as_str()
+                .unwrap_or("function")
+                .to_owned(),
+            name,
+        });
+    }
+    functions
+}
+
+#[test]
+fn host_json_starts_the_handler_binary_in_forwarding_mode() {
+    let host = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json"));
+    assert_eq!(host["version"], "2.0");
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "handler"
+    );
+    assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
+    assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
+    assert_eq!(
+        format!(
+            "/{}",
+            host["extensions"]["http"]["routePrefix"].as_str().unwrap()
+        ),
+        ROUTE_PREFIX
+    );
+    // Cargo builds the binary the host starts under the name host.json gives.
+    assert!(Path::new(env!("CARGO_BIN_EXE_handler")).ends_with("handler"));
+}
+
+#[test]
+fn the_function_folders_and_the_route_table_name_the_same_functions() {
+    let folders: BTreeSet<String> = functions().into_iter().map(|f| f.name).collect();
+    let mut served: BTreeSet<String> = WEBHOOK_FUNCTIONS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    served.insert(HEALTH_FUNCTION.to_owned());
+    assert_eq!(folders, served);
+    for function in functions() {
+        let expected = if function.name == HEALTH_FUNCTION {
+            "anonymous"
+        } else {
+            "function"
+        };
+        assert_eq!(function.auth_level, expected, "{}", function.name);
+        assert_eq!(function.route, function.name, "route = function name");
+    }
+}
+
+#[actix_web::test]
+async fn every_declared_route_is_served_with_its_methods_and_only_those() {
+    let app = spawn_app().await;
+    for function in functions() {
+        let url = format!("{}{ROUTE_PREFIX}/{}", app.address, function.route);
+        for method in ["GET", "POST", "PUT", "DELETE"] {
+            let request = app.client.request(method.parse().unwrap(), &url).body("{}");
+            let answer = answer(request.send().await.unwrap()).await;
+            if function.methods.iter().any(|m| m == method) {
+                assert!(
+                    ![404, 405].contains(&answer.status),
+                    "{method} {url}: {}",
+                    answer.status
+                );
+                assert!(answer.json.is_object(), "{method} {url} answers JSON");
+            } else {
+                assert_eq!(answer.status, 405, "{method} {url}");
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn health_answers_with_the_destination_and_unknown_paths_are_404_json() {
+    let app = spawn_app().await;
+    let health = app.get("/api/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json["destination"], "data_collector");
+    let missing = app.get("/api/nothing").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("/api/nothing"));
+}

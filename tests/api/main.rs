@@ -1,0 +1,9 @@
+//! Integration tests: the handler over real HTTP on loopback, against a fake Azure endpoint.
+
+mod binary;
+mod docs;
+mod failures;
+mod fixtures;
+mod functions_json;
+mod helpers;
+mod verification;
