@@ -8,7 +8,7 @@ use crate::destinations::DeliveryError;
 use crate::sources::{PayloadError, VerifyError};
 
 /// Seconds a sender is asked to wait before retrying after a delivery failure.
-pub const RETRY_AFTER_SECONDS: u32 = 30;
+pub const RETRY_AFTER_SECONDS: u64 = 30;
 
 /// Why a webhook was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,8 @@ fn delivery_summary(error: &DeliveryError) -> String {
     match error {
         DeliveryError::Rejected { status, .. } => format!("Log Analytics answered HTTP {status}"),
         DeliveryError::Unreachable(_) => "Log Analytics could not be reached".into(),
+        DeliveryError::Token(_) => "no access token for Log Analytics".into(),
+        DeliveryError::RowTooLarge { .. } => "a row is too large for Log Analytics".into(),
         DeliveryError::Write { .. } => "the local file could not be written".into(),
         DeliveryError::Encode(_) => "the rows could not be encoded".into(),
     }
@@ -51,8 +53,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Delivery(_)) {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        if let ApiError::Delivery(error) = self {
+            let seconds = error
+                .retry_after()
+                .unwrap_or(RETRY_AFTER_SECONDS)
+                .clamp(1, 3600);
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(json!({ "error": self.to_string() }))
     }

@@ -112,7 +112,10 @@ async fn accept(
     let table = state.tables.name(batch.table);
     facts.table = Some(table.to_string());
     facts.rows = batch.rows.len();
-    state.destination.deliver(table, &batch.rows).await?;
+    state
+        .destination
+        .deliver(batch.table, table, &batch.rows)
+        .await?;
     Ok(Accepted {
         source: source.name(),
         table: table.to_string(),

@@ -3,6 +3,7 @@
 
 pub mod destinations;
 pub mod error;
+pub mod identity;
 pub mod ingest;
 pub mod schema;
 pub mod server;

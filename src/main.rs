@@ -21,6 +21,9 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log_filter);
+    for notice in &settings.notices {
+        tracing::warn!(notice = notice.as_str(), "Settings notice.");
+    }
     match serve(&settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

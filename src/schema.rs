@@ -77,6 +77,16 @@ const COMMON: [Column; 5] = [
     col("MessageId", Str, "The sender's id of the message or event."),
 ];
 
+/// Names the columns the handler shortened to fit Log Analytics' limits; absent when none were.
+pub const TRUNCATED: Column = col(
+    "Truncated",
+    Str,
+    "Columns shortened to fit Log Analytics limits (comma-separated); empty when none.",
+);
+
+/// Appended to a value the handler shortened, so the cut is visible in the data itself.
+pub const TRUNCATION_MARKER: &str = "…[truncated]";
+
 /// The last column of every table: the complete original event.
 const RAW_EVENT: Column = col(
     "RawEvent",
@@ -264,6 +274,17 @@ impl Table {
         }
     }
 
+    /// The setting that overrides this table's Logs Ingestion stream (`Custom-<Table>_CL`).
+    pub fn stream_setting(self) -> &'static str {
+        match self {
+            Table::SkytapAudit => "SKYTAP_AUDIT_STREAM",
+            Table::SkytapUsage => "SKYTAP_USAGE_STREAM",
+            Table::AuditWolf => "AUDITWOLF_STREAM",
+            Table::AzureMonitor => "AZURE_MONITOR_STREAM",
+            Table::StackState => "STACKSTATE_STREAM",
+        }
+    }
+
     /// The table name used when its setting is absent.
     pub fn default_name(self) -> &'static str {
         match self {
@@ -275,7 +296,7 @@ impl Table {
         }
     }
 
-    /// Every column of the table, in order, ending with `RawEvent`.
+    /// Every column of the table, in order, ending with `Truncated` and `RawEvent`.
     pub fn columns(self) -> impl Iterator<Item = &'static Column> {
         let own: &'static [Column] = match self {
             Table::SkytapAudit => &SKYTAP_AUDIT,
@@ -284,7 +305,7 @@ impl Table {
             Table::AzureMonitor => &AZURE_MONITOR,
             Table::StackState => &STACKSTATE,
         };
-        own.iter().chain(std::iter::once(&RAW_EVENT))
+        own.iter().chain([&TRUNCATED, &RAW_EVENT])
     }
 
     /// The declared column with this name, if any.
@@ -411,6 +432,35 @@ impl Row {
         &self.values
     }
 
+    /// Shortens every value whose JSON text is longer than `max_bytes`, marking each cut with
+    /// [`TRUNCATION_MARKER`] and naming it in the `Truncated` column. Returns whether anything changed.
+    pub fn truncate_fields(&mut self, max_bytes: usize) -> bool {
+        let mut cut = Vec::new();
+        for (name, value) in self.values.iter_mut() {
+            let text = match value {
+                Value::String(text) if text.len() > max_bytes => std::mem::take(text),
+                Value::Array(_) | Value::Object(_) if value.to_string().len() > max_bytes => {
+                    value.to_string()
+                }
+                _ => continue,
+            };
+            let keep = text.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
+            *value = Value::String(format!("{}{TRUNCATION_MARKER}", &text[..keep]));
+            cut.push(name.clone());
+        }
+        if cut.is_empty() {
+            return false;
+        }
+        if let Some(Value::String(earlier)) = self.values.get(TRUNCATED.name) {
+            cut.extend(earlier.split(',').map(str::to_owned));
+        }
+        cut.sort();
+        cut.dedup();
+        self.values
+            .insert(TRUNCATED.name.to_owned(), Value::String(cut.join(",")));
+        true
+    }
+
     /// Serialises the row without one column (the Data Collector API reserves `TimeGenerated`).
     pub fn without(&self, column: &'static str) -> impl Serialize + '_ {
         RowWithout { row: self, column }
@@ -481,7 +531,7 @@ mod tests {
             ] {
                 assert!(names.contains(&required), "{table:?} lacks {required}");
             }
-            assert_eq!(names.last(), Some(&"RawEvent"));
+            assert_eq!(names[names.len() - 2..], ["Truncated", "RawEvent"]);
             let mut unique = names.clone();
             unique.sort();
             unique.dedup();
@@ -490,6 +540,24 @@ mod tests {
                 assert!(name.len() <= 45 && name.chars().all(|c| c.is_ascii_alphanumeric()));
             }
         }
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_char_boundary_with_a_visible_marker() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Summary", Some(&"é".repeat(1000)))
+            .text("Uri", Some("short"));
+        assert!(row.truncate_fields(100));
+        let summary = row.get("Summary").unwrap().as_str().unwrap();
+        assert!(summary.len() <= 100 && summary.ends_with(TRUNCATION_MARKER));
+        assert_eq!(row.get("Uri").unwrap(), "short");
+        assert_eq!(row.get("Truncated").unwrap(), "Summary");
+        assert!(!row.truncate_fields(100), "a second pass changes nothing");
     }
 
     #[test]

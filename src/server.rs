@@ -6,7 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
-use crate::destinations::{DataCollector, Destination, LocalFile};
+use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::ingest::ingest;
 use crate::settings::{DestinationConfig, Settings, TableNames};
 use crate::sources::{Credentials, Source};
@@ -38,6 +38,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: &Settings) -> Self {
         let destination = match &settings.destination {
+            DestinationConfig::LogsIngestion(config) => {
+                Destination::LogsIngestion(LogsIngestion::new(config.clone()))
+            }
             DestinationConfig::DataCollector(config) => {
                 Destination::DataCollector(DataCollector::new(config.clone()))
             }

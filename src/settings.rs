@@ -4,9 +4,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use reqwest::Url;
+use secrecy::SecretString;
 use tracing_subscriber::filter::Targets;
 
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
+use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
+use crate::identity::Credential;
 use crate::schema::{Table, TableName};
 use crate::sources::{Credentials, Secrets};
 
@@ -32,6 +35,8 @@ fn invalid(setting: &str, problem: impl Into<String>) -> SettingsError {
 /// Where rows are delivered.
 #[derive(Clone, Debug)]
 pub enum DestinationConfig {
+    /// `LOGS_INGESTION_ENDPOINT` and `LOGS_INGESTION_DCR_ID` are set (wins over the Data Collector).
+    LogsIngestion(LogsIngestionConfig),
     /// `LOG_ANALYTICS_WORKSPACE_ID` and `LOG_ANALYTICS_SHARED_KEY` are set.
     DataCollector(DataCollectorConfig),
     /// No Azure destination: JSON Lines files under `LOCAL_SINK_DIR`.
@@ -53,6 +58,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
     pub log_filter: Targets,
+    /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
+    pub notices: Vec<String>,
 }
 
 /// The port `func start` uses, so local URLs are the same with and without the host.
@@ -84,8 +91,22 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 16] = [
+pub const SETTING_NAMES: [&str; 30] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
+    "LOGS_INGESTION_ENDPOINT",
+    "LOGS_INGESTION_DCR_ID",
+    "LOGS_INGESTION_AUDIENCE",
+    "SKYTAP_AUDIT_STREAM",
+    "SKYTAP_USAGE_STREAM",
+    "AUDITWOLF_STREAM",
+    "AZURE_MONITOR_STREAM",
+    "STACKSTATE_STREAM",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
     "LOG_ANALYTICS_WORKSPACE_ID",
     "LOG_ANALYTICS_SHARED_KEY",
     "LOG_ANALYTICS_ENDPOINT",
@@ -172,18 +193,21 @@ fn read_local_settings(file: &Path) -> Result<HashMap<String, String>, SettingsE
 impl Settings {
     /// Reads and validates every setting; the first problem found is returned.
     pub fn from_vars(vars: &Vars) -> Result<Self, SettingsError> {
+        let tables = table_names(vars)?;
+        let mut notices = Vec::new();
         Ok(Settings {
             port: parse_port(vars)?,
-            destination: destination(vars)?,
+            destination: destination(vars, &tables, &mut notices)?,
             credentials: Credentials {
                 auditwolf: secrets(vars, "AUDITWOLF_SECRETS")?,
                 stackstate: secrets(vars, "STACKSTATE_TOKENS")?,
                 azure_monitor: secrets(vars, "AZURE_MONITOR_TOKENS")?,
                 skytap: secrets(vars, "SKYTAP_TOKENS")?,
             },
-            tables: table_names(vars)?,
+            tables,
             max_body_bytes: max_body_bytes(vars)?,
             log_filter: log_filter(vars)?,
+            notices,
         })
     }
 }
@@ -198,7 +222,114 @@ fn parse_port(vars: &Vars) -> Result<u16, SettingsError> {
     }
 }
 
-fn destination(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
+fn destination(
+    vars: &Vars,
+    tables: &TableNames,
+    notices: &mut Vec<String>,
+) -> Result<DestinationConfig, SettingsError> {
+    let data_collector = data_collector(vars)?;
+    let Some(logs_ingestion) = logs_ingestion(vars, tables)? else {
+        return Ok(data_collector);
+    };
+    if matches!(data_collector, DestinationConfig::DataCollector(_)) {
+        notices.push(
+            "LOGS_INGESTION_ENDPOINT is set, so rows go to the Logs Ingestion API; \
+             LOG_ANALYTICS_WORKSPACE_ID and LOG_ANALYTICS_SHARED_KEY are ignored"
+                .into(),
+        );
+    }
+    Ok(DestinationConfig::LogsIngestion(logs_ingestion))
+}
+
+fn logs_ingestion(
+    vars: &Vars,
+    tables: &TableNames,
+) -> Result<Option<LogsIngestionConfig>, SettingsError> {
+    const ENDPOINT: &str = "LOGS_INGESTION_ENDPOINT";
+    const DCR: &str = "LOGS_INGESTION_DCR_ID";
+    let (endpoint, dcr) = match (vars.get(ENDPOINT)?, vars.get(DCR)?) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(invalid(DCR, format!("must be set when {ENDPOINT} is"))),
+        (None, Some(_)) => return Err(invalid(ENDPOINT, format!("must be set when {DCR} is"))),
+        (Some(endpoint), Some(dcr)) => (endpoint, dcr),
+    };
+    let mut streams = HashMap::new();
+    for table in Table::ALL {
+        let default = format!("Custom-{}_CL", tables.name(table));
+        let stream = vars
+            .get(table.stream_setting())?
+            .map_or(default, str::to_owned);
+        streams.insert(table, stream);
+    }
+    Ok(Some(LogsIngestionConfig {
+        endpoint: http_url(ENDPOINT, endpoint)?,
+        dcr_id: DcrId::parse(dcr).map_err(|e| invalid(DCR, e))?,
+        streams,
+        credential: credential(vars)?,
+        audience: vars
+            .get("LOGS_INGESTION_AUDIENCE")?
+            .map_or_else(default_audience, str::to_owned),
+    }))
+}
+
+/// A client secret when one is given, else the managed identity the platform exposes.
+fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
+    let client_id = vars.get("AZURE_CLIENT_ID")?.map(str::to_owned);
+    if let Some(secret) = vars.get("AZURE_CLIENT_SECRET")? {
+        let required = |name: &str| {
+            vars.get(name)?
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(name, "must be set when AZURE_CLIENT_SECRET is"))
+        };
+        const AUTHORITY: &str = "AZURE_AUTHORITY_HOST";
+        let authority = vars
+            .get(AUTHORITY)?
+            .unwrap_or("https://login.microsoftonline.com");
+        let authority = http_url(AUTHORITY, authority)?;
+        if authority.scheme() != "https" && !is_loopback(&authority) {
+            return Err(invalid(AUTHORITY, "must use https"));
+        }
+        return Ok(Credential::ClientSecret {
+            authority,
+            tenant_id: required("AZURE_TENANT_ID")?,
+            client_id: required("AZURE_CLIENT_ID")?,
+            secret: SecretString::from(secret.to_owned()),
+        });
+    }
+    match (vars.get("IDENTITY_ENDPOINT")?, vars.get("IDENTITY_HEADER")?) {
+        (Some(endpoint), Some(header)) => Ok(Credential::ManagedIdentity {
+            endpoint: http_url("IDENTITY_ENDPOINT", endpoint)?,
+            header: SecretString::from(header.to_owned()),
+            client_id,
+        }),
+        (Some(_), None) => Err(invalid("IDENTITY_HEADER", "must be set when IDENTITY_ENDPOINT is")),
+        _ => Err(invalid(
+            "LOGS_INGESTION_ENDPOINT",
+            "is set but no credential is available: enable the Function App's managed identity \
+             (the platform then sets IDENTITY_ENDPOINT and IDENTITY_HEADER) or set AZURE_TENANT_ID, \
+             AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+        )),
+    }
+}
+
+/// Loopback hosts may use plain http: that is how tests fake Entra ID.
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An absolute http(s) URL.
+fn http_url(name: &str, value: &str) -> Result<Url, SettingsError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| invalid(name, format!("must be an http(s) URL, not `{value}`")))
+}
+
+fn data_collector(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
     const WORKSPACE: &str = "LOG_ANALYTICS_WORKSPACE_ID";
     const KEY: &str = "LOG_ANALYTICS_SHARED_KEY";
     const ENDPOINT: &str = "LOG_ANALYTICS_ENDPOINT";
@@ -217,10 +348,7 @@ fn destination(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
     let shared_key = SharedKey::parse(key).map_err(|e| invalid(KEY, e))?;
     let endpoint = match vars.get(ENDPOINT)? {
         None => DataCollectorConfig::default_endpoint(&workspace_id),
-        Some(v) => Url::parse(v)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| invalid(ENDPOINT, format!("must be an http(s) URL, not `{v}`")))?,
+        Some(v) => http_url(ENDPOINT, v)?,
     };
     Ok(DestinationConfig::DataCollector(DataCollectorConfig {
         workspace_id,
@@ -287,23 +415,113 @@ mod tests {
         Settings::from_vars(&vars(pairs)).unwrap_err()
     }
 
+    const LI: [(&str, &str); 2] = [
+        (
+            "LOGS_INGESTION_ENDPOINT",
+            "https://dcr.eastus-1.ingest.monitor.azure.com",
+        ),
+        (
+            "LOGS_INGESTION_DCR_ID",
+            "dcr-000a00a000a00000a000000aa000a0aa",
+        ),
+    ];
+
     #[test]
     fn setting_names_lists_exactly_the_settings_read() {
-        let local = vars(&[]);
-        Settings::from_vars(&local).unwrap();
-        let azure = vars(&[
+        let runs = [
+            vars(&[]),
+            vars(&[
+                (
+                    "LOG_ANALYTICS_WORKSPACE_ID",
+                    "11111111-2222-3333-4444-555555555555",
+                ),
+                ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+            ]),
+            vars(&[
+                LI[0],
+                LI[1],
+                ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+                ("IDENTITY_HEADER", "h"),
+            ]),
+            vars(&[
+                LI[0],
+                LI[1],
+                ("AZURE_TENANT_ID", "t"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_CLIENT_SECRET", "s"),
+            ]),
+        ];
+        let mut read = std::collections::BTreeSet::new();
+        for run in runs {
+            Settings::from_vars(&run).unwrap();
+            read.extend(run.read.into_inner());
+        }
+        let listed: std::collections::BTreeSet<String> =
+            SETTING_NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(read, listed);
+    }
+
+    #[test]
+    fn logs_ingestion_wins_over_the_data_collector_and_says_so() {
+        let settings = Settings::from_vars(&vars(&[
+            LI[0],
+            LI[1],
+            ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+            ("AZURE_CLIENT_ID", "uami"),
             (
                 "LOG_ANALYTICS_WORKSPACE_ID",
                 "11111111-2222-3333-4444-555555555555",
             ),
             ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
-        ]);
-        Settings::from_vars(&azure).unwrap();
-        let mut read = local.read.into_inner();
-        read.extend(azure.read.into_inner());
-        let listed: std::collections::BTreeSet<String> =
-            SETTING_NAMES.iter().map(|s| s.to_string()).collect();
-        assert_eq!(read, listed);
+            ("STACKSTATE_TABLE", "Notes"),
+            ("AUDITWOLF_STREAM", "Custom-WolfRaw"),
+        ]))
+        .unwrap();
+        let DestinationConfig::LogsIngestion(config) = settings.destination else {
+            panic!("expected the Logs Ingestion API");
+        };
+        assert_eq!(config.stream(Table::StackState), "Custom-Notes_CL");
+        assert_eq!(config.stream(Table::AuditWolf), "Custom-WolfRaw");
+        assert_eq!(config.audience, "https://monitor.azure.com");
+        assert!(
+            matches!(config.credential, Credential::ManagedIdentity { client_id: Some(ref id), .. } if id == "uami")
+        );
+        assert_eq!(settings.notices.len(), 1);
+    }
+
+    #[test]
+    fn logs_ingestion_without_a_credential_or_with_a_bad_one_names_the_setting() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[], "LOGS_INGESTION_ENDPOINT"),
+            (
+                &[("AZURE_CLIENT_SECRET", "s"), ("AZURE_CLIENT_ID", "c")],
+                "AZURE_TENANT_ID",
+            ),
+            (
+                &[
+                    ("AZURE_CLIENT_SECRET", "s"),
+                    ("AZURE_CLIENT_ID", "c"),
+                    ("AZURE_TENANT_ID", "t"),
+                    ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+                ],
+                "AZURE_AUTHORITY_HOST",
+            ),
+            (
+                &[("IDENTITY_ENDPOINT", "http://localhost/msi")],
+                "IDENTITY_HEADER",
+            ),
+        ];
+        for (extra, setting) in cases {
+            let mut pairs = LI.to_vec();
+            pairs.extend_from_slice(extra);
+            assert_eq!(error(&pairs).setting, setting, "{extra:?}");
+        }
+        assert_eq!(error(&[LI[0]]).setting, "LOGS_INGESTION_DCR_ID");
+        assert_eq!(
+            error(&[LI[0], ("LOGS_INGESTION_DCR_ID", "my-dcr")]).setting,
+            "LOGS_INGESTION_DCR_ID"
+        );
     }
 
     #[test]

@@ -1,16 +1,22 @@
-//! Where rows go: the HTTP Data Collector API, or local JSON Lines files when no Azure settings are given.
+//! Where rows go: the Logs Ingestion API, the HTTP Data Collector API, or local JSON Lines files
+//! when no Azure settings are given.
 
+pub mod batch;
 pub mod data_collector;
 pub mod local_file;
+pub mod logs_ingestion;
 
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
+pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
 
-use crate::schema::{Row, TableName};
+use crate::identity::TokenError;
+use crate::schema::{Row, Table, TableName};
 
 /// The configured destination. Exactly one is active.
 #[derive(Debug)]
 pub enum Destination {
+    LogsIngestion(LogsIngestion),
     DataCollector(DataCollector),
     LocalFile(LocalFile),
 }
@@ -19,9 +25,22 @@ pub enum Destination {
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("the destination answered HTTP {status}: {body}")]
-    Rejected { status: u16, body: String },
+    Rejected {
+        status: u16,
+        body: String,
+        /// The destination's `Retry-After`, in seconds, passed on to the sender.
+        retry_after: Option<u64>,
+        /// What an operator should change, when the status says.
+        hint: Option<String>,
+    },
     #[error("the destination could not be reached")]
     Unreachable(#[source] reqwest::Error),
+    #[error("no access token for the destination")]
+    Token(#[from] TokenError),
+    #[error(
+        "a row is {bytes} bytes even with every value cut short, more than one request may carry"
+    )]
+    RowTooLarge { bytes: usize },
     #[error("could not append to {path}")]
     Write {
         path: String,
@@ -33,14 +52,41 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// True when retrying cannot help until an operator fixes something (key, workspace, disk).
+    /// True when retrying cannot help until an operator fixes something (key, role, disk).
     pub fn needs_operator(&self) -> bool {
+        let permanent =
+            |status: u16| (400..500).contains(&status) && status != 408 && status != 429;
         match self {
-            DeliveryError::Rejected { status, .. } => {
-                (400..500).contains(status) && *status != 408 && *status != 429
-            }
-            DeliveryError::Write { .. } | DeliveryError::Encode(_) => true,
-            DeliveryError::Unreachable(_) => false,
+            DeliveryError::Rejected { status, .. } => permanent(*status),
+            DeliveryError::Token(TokenError::Refused { status, .. }) => permanent(*status),
+            DeliveryError::Token(_) | DeliveryError::Unreachable(_) => false,
+            DeliveryError::RowTooLarge { .. }
+            | DeliveryError::Write { .. }
+            | DeliveryError::Encode(_) => true,
+        }
+    }
+
+    /// What to tell an operator to change, where the failure says.
+    pub fn operator_hint(&self) -> Option<&str> {
+        match self {
+            DeliveryError::Rejected { hint, .. } => hint.as_deref(),
+            DeliveryError::Token(TokenError::Refused { kind, .. }) if kind.contains("managed identity") => Some(
+                "enable the Function App's managed identity, or set AZURE_CLIENT_ID to the client id \
+                 of a user-assigned identity attached to the app",
+            ),
+            DeliveryError::Token(TokenError::Refused { .. }) => Some(
+                "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (an expired secret is \
+                 the usual cause) and AZURE_AUTHORITY_HOST for sovereign clouds",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Seconds the sender should wait, when the destination said.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            DeliveryError::Rejected { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -49,19 +95,48 @@ impl Destination {
     /// A short name for logs and the health endpoint.
     pub fn name(&self) -> &'static str {
         match self {
+            Destination::LogsIngestion(_) => "logs_ingestion",
             Destination::DataCollector(_) => "data_collector",
             Destination::LocalFile(_) => "local_file",
         }
     }
 
-    /// Delivers one webhook's rows to one table; returns only once they are accepted.
-    pub async fn deliver(&self, table: &TableName, rows: &[Row]) -> Result<(), DeliveryError> {
+    /// Delivers one webhook's rows to one table; returns only once they are all accepted.
+    pub async fn deliver(
+        &self,
+        table: Table,
+        name: &TableName,
+        rows: &[Row],
+    ) -> Result<(), DeliveryError> {
         if rows.is_empty() {
             return Ok(());
         }
         match self {
-            Destination::DataCollector(client) => client.send(table, rows).await,
-            Destination::LocalFile(sink) => sink.append(table, rows).await,
+            Destination::LogsIngestion(client) => client.send(table, rows).await,
+            Destination::DataCollector(client) => client.send(name, rows).await,
+            Destination::LocalFile(sink) => sink.append(name, rows).await,
         }
     }
+}
+
+/// Reads a `Retry-After` header given in seconds.
+pub fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How much of an error body to keep for the log.
+const MAX_ERROR_BODY: usize = 1024;
+
+/// The start of an error response's body, for the log.
+pub async fn error_body(response: reqwest::Response) -> String {
+    let mut text = response.text().await.unwrap_or_default();
+    text.truncate(text.floor_char_boundary(MAX_ERROR_BODY));
+    text
 }

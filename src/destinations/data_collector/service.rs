@@ -7,15 +7,19 @@ use reqwest::{header, StatusCode, Url};
 
 use super::config::DataCollectorConfig;
 use super::signature::{authorization, rfc1123, CONTENT_TYPE, RESOURCE};
-use crate::destinations::DeliveryError;
+use crate::destinations::batch::{self, Limits};
+use crate::destinations::{error_body, retry_after, DeliveryError};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 
 pub const API_VERSION: &str = "2016-04-01";
 const LOG_TYPE: &str = "Log-Type";
 const X_MS_DATE: &str = "x-ms-date";
 const TIME_GENERATED_FIELD: &str = "time-generated-field";
-/// How much of an error body to keep for the log.
-const MAX_ERROR_BODY: usize = 1024;
+/// 30 MB per post; 32 KB per value (Azure truncates longer values silently, so we cut them visibly).
+pub const LIMITS: Limits = Limits {
+    request_bytes: 30_000_000,
+    field_bytes: 32_000,
+};
 
 /// A client for one workspace's Data Collector endpoint.
 #[derive(Debug)]
@@ -48,11 +52,17 @@ impl DataCollector {
         }
     }
 
-    /// Posts the rows as one JSON array with `Log-Type` = the table; HTTP 200 means accepted.
+    /// Posts the rows as JSON arrays (one, unless over 30 MB) with `Log-Type` = the table.
     pub async fn send(&self, table: &TableName, rows: &[Row]) -> Result<(), DeliveryError> {
-        // `TimeGenerated` is reserved here: the API fills it from `EventTime` via the header.
-        let records: Vec<_> = rows.iter().map(|row| row.without(TIME_GENERATED)).collect();
-        let body = serde_json::to_vec(&records)?;
+        let encoded = batch::encode_all(rows, LIMITS, encode)?;
+        for chunk in batch::chunks(encoded, LIMITS.request_bytes) {
+            self.post(table, batch::json_array(&chunk)).await?;
+        }
+        Ok(())
+    }
+
+    /// One signed POST; HTTP 200 means accepted.
+    async fn post(&self, table: &TableName, body: Vec<u8>) -> Result<(), DeliveryError> {
         let date = rfc1123(Utc::now());
         let signature = authorization(
             self.config.workspace_id.as_str(),
@@ -76,12 +86,27 @@ impl DataCollector {
         if status == StatusCode::OK {
             return Ok(());
         }
-        let mut text = response.text().await.unwrap_or_default();
-        text.truncate(text.floor_char_boundary(MAX_ERROR_BODY));
+        let retry_after = retry_after(&response);
         Err(DeliveryError::Rejected {
             status: status.as_u16(),
-            body: text,
+            body: error_body(response).await,
+            retry_after,
+            hint: hint(status, table),
         })
+    }
+}
+
+/// `TimeGenerated` is reserved by this API: it is filled from `EventTime` through the header.
+fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&row.without(TIME_GENERATED))
+}
+
+fn hint(status: StatusCode, table: &TableName) -> Option<String> {
+    match status.as_u16() {
+        403 => Some("check LOG_ANALYTICS_WORKSPACE_ID and LOG_ANALYTICS_SHARED_KEY (the workspace's primary or secondary key) and the server clock".into()),
+        404 => Some("check LOG_ANALYTICS_ENDPOINT and LOG_ANALYTICS_WORKSPACE_ID".into()),
+        400 => Some(format!("the workspace refused the {table} records; its error body says why")),
+        _ => None,
     }
 }
 
