@@ -39,7 +39,7 @@ impl AppState {
     pub fn new(settings: &Settings) -> Self {
         let destination = match &settings.destination {
             DestinationConfig::LogsIngestion(config) => {
-                Destination::LogsIngestion(LogsIngestion::new(config.clone()))
+                Destination::LogsIngestion(Box::new(LogsIngestion::new((**config).clone())))
             }
             DestinationConfig::DataCollector(config) => {
                 Destination::DataCollector(DataCollector::new(config.clone()))

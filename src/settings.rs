@@ -36,7 +36,7 @@ fn invalid(setting: &str, problem: impl Into<String>) -> SettingsError {
 #[derive(Clone, Debug)]
 pub enum DestinationConfig {
     /// `LOGS_INGESTION_ENDPOINT` and `LOGS_INGESTION_DCR_ID` are set (wins over the Data Collector).
-    LogsIngestion(LogsIngestionConfig),
+    LogsIngestion(Box<LogsIngestionConfig>),
     /// `LOG_ANALYTICS_WORKSPACE_ID` and `LOG_ANALYTICS_SHARED_KEY` are set.
     DataCollector(DataCollectorConfig),
     /// No Azure destination: JSON Lines files under `LOCAL_SINK_DIR`.
@@ -238,7 +238,7 @@ fn destination(
                 .into(),
         );
     }
-    Ok(DestinationConfig::LogsIngestion(logs_ingestion))
+    Ok(DestinationConfig::LogsIngestion(Box::new(logs_ingestion)))
 }
 
 fn logs_ingestion(

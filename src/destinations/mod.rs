@@ -16,7 +16,7 @@ use crate::schema::{Row, Table, TableName};
 /// The configured destination. Exactly one is active.
 #[derive(Debug)]
 pub enum Destination {
-    LogsIngestion(LogsIngestion),
+    LogsIngestion(Box<LogsIngestion>),
     DataCollector(DataCollector),
     LocalFile(LocalFile),
 }

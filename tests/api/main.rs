@@ -2,8 +2,10 @@
 
 mod binary;
 mod docs;
+mod fake_ingestion;
 mod failures;
 mod fixtures;
 mod functions_json;
 mod helpers;
+mod logs_ingestion;
 mod verification;
