@@ -1,10 +1,12 @@
 //! The `handler` binary: settings → telemetry → serve.
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::ExitCode;
 
+use webhook_ingest::schema;
 use webhook_ingest::server::{self, AppState};
 use webhook_ingest::settings::{Settings, Vars, LOCAL_SETTINGS_FILE};
 use webhook_ingest::telemetry;
@@ -20,6 +22,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("schema") {
+        print_schema(&settings);
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(&settings.log_filter);
     for notice in &settings.notices {
         tracing::warn!(notice = notice.as_str(), "Settings notice.");
@@ -31,6 +37,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `handler schema`: the tables, DCR streams and data flows for the configured table names.
+fn print_schema(settings: &Settings) {
+    let declarations = schema::declarations(|table| settings.tables.name(table).to_string());
+    let text = serde_json::to_string_pretty(&declarations).expect("JSON values serialise");
+    // A closed pipe (`handler schema | head`) is not worth a panic.
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 async fn serve(settings: &Settings) -> std::io::Result<()> {

@@ -314,6 +314,31 @@ impl Table {
     }
 }
 
+/// The Azure side of the schema: custom tables, DCR stream declarations and data flows, under the
+/// given table names. `handler schema` prints it; the DCR and tables are created from it.
+pub fn declarations(name_of: impl Fn(Table) -> String) -> Value {
+    let mut tables = Map::new();
+    let mut streams = Map::new();
+    let mut flows = Vec::new();
+    for table in Table::ALL {
+        let columns: Vec<Value> = table
+            .columns()
+            .map(|c| serde_json::json!({ "name": c.name, "type": c.kind.as_str() }))
+            .collect();
+        let name = format!("{}_CL", name_of(table));
+        let stream = format!("Custom-{name}");
+        tables.insert(name.clone(), Value::from(columns.clone()));
+        streams.insert(stream.clone(), serde_json::json!({ "columns": columns }));
+        flows.push(serde_json::json!({
+            "streams": [stream],
+            "destinations": ["workspace"],
+            "transformKql": "source",
+            "outputStream": format!("Custom-{name}"),
+        }));
+    }
+    serde_json::json!({ "tables": tables, "streamDeclarations": streams, "dataFlows": flows })
+}
+
 /// A Log Analytics table name: letters, digits and `_`, at most 100 characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableName(String);
@@ -540,6 +565,24 @@ mod tests {
                 assert!(name.len() <= 45 && name.chars().all(|c| c.is_ascii_alphanumeric()));
             }
         }
+    }
+
+    #[test]
+    fn declarations_name_every_table_stream_and_flow() {
+        let d = declarations(|t| t.default_name().to_owned());
+        let columns = &d["streamDeclarations"]["Custom-SkytapAudit_CL"]["columns"];
+        assert_eq!(
+            columns[0],
+            serde_json::json!({"name": "TimeGenerated", "type": "datetime"})
+        );
+        assert_eq!(
+            d["tables"]["StackStateNotifications_CL"]
+                .as_array()
+                .unwrap()
+                .len(),
+            21
+        );
+        assert_eq!(d["dataFlows"].as_array().unwrap().len(), 5);
     }
 
     #[test]

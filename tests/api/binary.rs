@@ -110,3 +110,20 @@ fn the_binary_stops_at_startup_naming_an_invalid_setting_without_printing_secret
     assert!(stderr.contains("LOG_ANALYTICS_SHARED_KEY"), "{stderr}");
     assert!(!stderr.contains("my-secret-key"), "{stderr}");
 }
+
+#[test]
+fn the_schema_command_prints_tables_and_dcr_streams_under_the_configured_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = handler(dir.path())
+        .arg("schema")
+        .env("SKYTAP_AUDIT_TABLE", "SkytapAudit2")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let schema: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let columns = schema["streamDeclarations"]["Custom-SkytapAudit2_CL"]["columns"]
+        .as_array()
+        .unwrap();
+    assert!(columns.contains(&serde_json::json!({"name": "TypeCode", "type": "string"})));
+    assert_eq!(schema["tables"].as_object().unwrap().len(), 5);
+}

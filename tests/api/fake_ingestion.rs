@@ -67,8 +67,14 @@ impl FakeLogsIngestion {
                 .app_data(shared.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .route("/msi/token", web::get().to(managed_identity))
-                .route("/{tenant}/oauth2/v2.0/token", web::post().to(client_credentials))
-                .route("/dataCollectionRules/{dcr}/streams/{stream}", web::post().to(ingest))
+                .route(
+                    "/{tenant}/oauth2/v2.0/token",
+                    web::post().to(client_credentials),
+                )
+                .route(
+                    "/dataCollectionRules/{dcr}/streams/{stream}",
+                    web::post().to(ingest),
+                )
         })
         .workers(1)
         .listen(listener)
@@ -86,7 +92,11 @@ impl FakeLogsIngestion {
     }
     /// The next ingestion requests get these answers (status, Retry-After) before normal service.
     pub fn inject(&self, answers: &[(u16, Option<&'static str>)]) {
-        self.state.lock().unwrap().injected.extend(answers.iter().copied());
+        self.state
+            .lock()
+            .unwrap()
+            .injected
+            .extend(answers.iter().copied());
     }
     /// Forgets every issued token, as if they were revoked.
     pub fn revoke_tokens(&self) {
@@ -113,7 +123,10 @@ impl FakeLogsIngestion {
         vec![
             ("LOGS_INGESTION_ENDPOINT".into(), self.url.clone()),
             ("LOGS_INGESTION_DCR_ID".into(), DCR_ID.into()),
-            ("IDENTITY_ENDPOINT".into(), format!("{}/msi/token", self.url)),
+            (
+                "IDENTITY_ENDPOINT".into(),
+                format!("{}/msi/token", self.url),
+            ),
             ("IDENTITY_HEADER".into(), IDENTITY_HEADER.into()),
         ]
     }
@@ -133,7 +146,10 @@ impl FakeLogsIngestion {
 
 /// The handler delivering to a fake Logs Ingestion API (the Data Collector settings stay set: this wins).
 pub async fn spawn_ingestion_app(settings: Vec<(String, String)>) -> TestApp {
-    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     spawn_app_with(&pairs).await
 }
 
@@ -146,13 +162,22 @@ fn issue(state: &mut State, prefix: &str) -> (String, DateTime<Utc>) {
 }
 
 async fn managed_identity(req: HttpRequest, state: web::Data<Mutex<State>>) -> HttpResponse {
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
-    let header = req.headers().get("X-IDENTITY-HEADER").and_then(|v| v.to_str().ok());
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let header = req
+        .headers()
+        .get("X-IDENTITY-HEADER")
+        .and_then(|v| v.to_str().ok());
     if header != Some(IDENTITY_HEADER) {
-        return HttpResponse::Unauthorized().json(json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
+        return HttpResponse::Unauthorized()
+            .json(json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
     }
-    if query.get("api-version").map(String::as_str) != Some("2019-08-01") || query.get("resource").map(String::as_str) != Some("https://monitor.azure.com") {
-        return HttpResponse::BadRequest().json(json!({"error": "invalid_request", "query": query}));
+    if query.get("api-version").map(String::as_str) != Some("2019-08-01")
+        || query.get("resource").map(String::as_str) != Some("https://monitor.azure.com")
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "query": query}));
     }
     let mut state = state.lock().unwrap();
     let (token, expires) = issue(&mut state, "mi");
@@ -162,7 +187,11 @@ async fn managed_identity(req: HttpRequest, state: web::Data<Mutex<State>>) -> H
     }))
 }
 
-async fn client_credentials(path: web::Path<String>, form: web::Form<HashMap<String, String>>, state: web::Data<Mutex<State>>) -> HttpResponse {
+async fn client_credentials(
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
     let form = form.into_inner();
     let field = |k: &str| form.get(k).map(String::as_str);
     let valid = path.as_str() == TENANT
@@ -179,7 +208,12 @@ async fn client_credentials(path: web::Path<String>, form: web::Form<HashMap<Str
     HttpResponse::Ok().json(json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
 }
 
-async fn ingest(req: HttpRequest, path: web::Path<(String, String)>, body: web::Bytes, state: web::Data<Mutex<State>>) -> HttpResponse {
+async fn ingest(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let verdict = check(&req, &path.0, &path.1, &body, &state);
     match verdict {
@@ -196,16 +230,32 @@ async fn ingest(req: HttpRequest, path: web::Path<(String, String)>, body: web::
                 return answer.json(json!({"error": {"code": "Injected"}}));
             }
             let stream = path.1.clone();
-            state.accepted.push(Ingested { stream, wire_bytes: body.len(), rows });
+            state.accepted.push(Ingested {
+                stream,
+                wire_bytes: body.len(),
+                rows,
+            });
             HttpResponse::NoContent().finish()
         }
     }
 }
 
-fn check(req: &HttpRequest, dcr: &str, stream: &str, body: &[u8], state: &State) -> Result<Vec<Value>, (u16, String)> {
+fn check(
+    req: &HttpRequest,
+    dcr: &str,
+    stream: &str,
+    body: &[u8],
+    state: &State,
+) -> Result<Vec<Value>, (u16, String)> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let token = header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
-    let valid = !state.refuse_all_tokens && state.tokens.get(token).is_some_and(|expires| Utc::now() < *expires);
+    let token = header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let valid = !state.refuse_all_tokens
+        && state
+            .tokens
+            .get(token)
+            .is_some_and(|expires| Utc::now() < *expires);
     if !valid {
         return Err((401, "InvalidToken".into()));
     }
@@ -217,14 +267,18 @@ fn check(req: &HttpRequest, dcr: &str, stream: &str, body: &[u8], state: &State)
         .find(|t| stream == format!("Custom-{}_CL", t.default_name()))
         .filter(|_| dcr == DCR_ID)
         .ok_or((404, format!("NotFound: {dcr}/{stream}")))?;
-    if header("content-type") != Some("application/json") || header("content-encoding") != Some("gzip") {
+    if header("content-type") != Some("application/json")
+        || header("content-encoding") != Some("gzip")
+    {
         return Err((400, "ExpectedGzipJson".into()));
     }
     if body.len() > state.max_bytes {
         return Err((413, "ContentLengthLimitExceeded".into()));
     }
     let mut json = Vec::new();
-    GzDecoder::new(body).read_to_end(&mut json).map_err(|_| (400, "InvalidGzip".to_string()))?;
+    GzDecoder::new(body)
+        .read_to_end(&mut json)
+        .map_err(|_| (400, "InvalidGzip".to_string()))?;
     if json.len() > state.max_bytes {
         return Err((413, "ContentLengthLimitExceeded".into()));
     }
@@ -244,16 +298,23 @@ fn check_row(table: Table, row: &Value) -> Result<(), String> {
         return Err("no TimeGenerated".into());
     }
     for (name, value) in object {
-        let column = table.column(name).ok_or(format!("{name} is not declared"))?;
+        let column = table
+            .column(name)
+            .ok_or(format!("{name} is not declared"))?;
         let fits = match column.kind {
             ColumnType::String => value.is_string(),
-            ColumnType::DateTime => value.as_str().is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok()),
+            ColumnType::DateTime => value
+                .as_str()
+                .is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok()),
             ColumnType::Real => value.is_number(),
             ColumnType::Long => value.is_i64(),
             ColumnType::Dynamic => true,
         };
         if !fits {
-            return Err(format!("{name} = {value} is not a {}", column.kind.as_str()));
+            return Err(format!(
+                "{name} = {value} is not a {}",
+                column.kind.as_str()
+            ));
         }
     }
     Ok(())

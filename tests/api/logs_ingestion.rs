@@ -10,17 +10,72 @@ use crate::helpers::fixture;
 const FIXTURES: [(&str, &str, &str, usize); 13] = [
     ("skytap-audit.json", "skytap", "Custom-SkytapAudit_CL", 2),
     ("skytap-usage.json", "skytap", "Custom-SkytapUsage_CL", 2),
-    ("auditwolf-task-create.json", "auditwolf", "Custom-AuditWolf_CL", 1),
-    ("azure-activitylog-administrative.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-activitylog-servicehealth.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-activitylog-resourcehealth.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-common-alert-activitylog-administrative.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-common-alert-log.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-common-alert-metric.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("azure-metric-alert-noncommon.json", "azuremonitor", "Custom-AzureMonitorAlerts_CL", 1),
-    ("stackstate-open.json", "stackstate", "Custom-StackStateNotifications_CL", 1),
-    ("stackstate-open-deviating-update.json", "stackstate", "Custom-StackStateNotifications_CL", 1),
-    ("stackstate-close.json", "stackstate", "Custom-StackStateNotifications_CL", 1),
+    (
+        "auditwolf-task-create.json",
+        "auditwolf",
+        "Custom-AuditWolf_CL",
+        1,
+    ),
+    (
+        "azure-activitylog-administrative.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-activitylog-servicehealth.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-activitylog-resourcehealth.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-common-alert-activitylog-administrative.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-common-alert-log.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-common-alert-metric.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "azure-metric-alert-noncommon.json",
+        "azuremonitor",
+        "Custom-AzureMonitorAlerts_CL",
+        1,
+    ),
+    (
+        "stackstate-open.json",
+        "stackstate",
+        "Custom-StackStateNotifications_CL",
+        1,
+    ),
+    (
+        "stackstate-open-deviating-update.json",
+        "stackstate",
+        "Custom-StackStateNotifications_CL",
+        1,
+    ),
+    (
+        "stackstate-close.json",
+        "stackstate",
+        "Custom-StackStateNotifications_CL",
+        1,
+    ),
 ];
 
 /// A Skytap usage message with `count` events, each about `padding` bytes larger than usual.
@@ -39,8 +94,16 @@ async fn every_fixture_is_delivered_with_a_managed_identity_and_one_cached_token
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
     assert_eq!(azure.token_requests(), 0, "no token request at startup");
     for (file, route, _, rows) in FIXTURES {
-        let answer = app.post_signed(&format!("/api/{route}"), &fixture(file)).await;
-        assert_eq!(answer.status, 200, "{file}: {} {:?}", answer.json, azure.rejected());
+        let answer = app
+            .post_signed(&format!("/api/{route}"), &fixture(file))
+            .await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{file}: {} {:?}",
+            answer.json,
+            azure.rejected()
+        );
         assert_eq!(answer.json["rows"], rows, "{file}");
     }
     let accepted = azure.accepted();
@@ -49,19 +112,30 @@ async fn every_fixture_is_delivered_with_a_managed_identity_and_one_cached_token
         assert_eq!(&request.stream, stream, "{file}");
         assert_eq!(request.rows.len(), *rows, "{file}");
         for row in &request.rows {
-            assert_eq!(row["TimeGenerated"], row["EventTime"], "{file}: TimeGenerated is a real column");
+            assert_eq!(
+                row["TimeGenerated"], row["EventTime"],
+                "{file}: TimeGenerated is a real column"
+            );
         }
     }
     assert_eq!(azure.token_requests(), 1);
-    assert!(app.azure.accepted().is_empty(), "the Data Collector settings were ignored");
-    assert_eq!(app.get("/api/health").await.json["destination"], "logs_ingestion");
+    assert!(
+        app.azure.accepted().is_empty(),
+        "the Data Collector settings were ignored"
+    );
+    assert_eq!(
+        app.get("/api/health").await.json["destination"],
+        "logs_ingestion"
+    );
 }
 
 #[actix_web::test]
 async fn a_service_principal_gets_a_token_with_its_client_secret() {
     let azure = FakeLogsIngestion::start();
     let app = spawn_ingestion_app(azure.client_secret_settings()).await;
-    let answer = app.post_signed("/api/webhook", &fixture("azure-common-alert-log.json")).await;
+    let answer = app
+        .post_signed("/api/webhook", &fixture("azure-common-alert-log.json"))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     assert_eq!(azure.token_requests(), 1);
     assert_eq!(azure.rows()[0]["AlertRule"], "Heartbeat-missing");
@@ -73,9 +147,14 @@ async fn a_refused_client_secret_is_a_503_and_nothing_is_delivered() {
     let mut settings = azure.client_secret_settings();
     settings.push(("AZURE_CLIENT_SECRET".into(), "expired-secret".into()));
     let app = spawn_ingestion_app(settings).await;
-    let answer = app.post_signed("/api/skytap", &fixture("skytap-audit.json")).await;
+    let answer = app
+        .post_signed("/api/skytap", &fixture("skytap-audit.json"))
+        .await;
     assert_eq!(answer.status, 503);
-    assert_eq!(answer.json["error"], "the rows were not delivered (no access token for Log Analytics); retry later");
+    assert_eq!(
+        answer.json["error"],
+        "the rows were not delivered (no access token for Log Analytics); retry later"
+    );
     assert!(azure.accepted().is_empty());
 }
 
@@ -89,7 +168,11 @@ async fn a_skytap_message_with_thousands_of_events_is_split_into_requests_under_
     let accepted = azure.accepted();
     assert!(accepted.len() >= 3, "{} requests", accepted.len());
     assert!(accepted.iter().all(|r| r.wire_bytes <= ONE_MB));
-    let mut ids: Vec<String> = azure.rows().iter().map(|r| r["EventId"].as_str().unwrap().to_owned()).collect();
+    let mut ids: Vec<String> = azure
+        .rows()
+        .iter()
+        .map(|r| r["EventId"].as_str().unwrap().to_owned())
+        .collect();
     ids.sort_by_key(|id| id.parse::<u32>().unwrap());
     assert_eq!(ids, (0..5000).map(|i| i.to_string()).collect::<Vec<_>>());
     assert!(azure.rejected().is_empty());
@@ -112,13 +195,18 @@ async fn an_oversized_field_is_cut_with_a_visible_marker_instead_of_being_lost()
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
     let mut event: Value = serde_json::from_slice(&fixture("auditwolf-task-create.json")).unwrap();
     event["summary"] = json!("s".repeat(200_000));
-    let answer = app.post_signed("/api/auditwolf", &serde_json::to_vec(&event).unwrap()).await;
+    let answer = app
+        .post_signed("/api/auditwolf", &serde_json::to_vec(&event).unwrap())
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     let row = &azure.rows()[0];
     let summary = row["Summary"].as_str().unwrap();
     assert!(summary.len() <= 64_000 && summary.ends_with(TRUNCATION_MARKER));
     assert_eq!(row["Truncated"], "RawEvent,Summary");
-    assert_eq!(row["EventType"], "task.create", "the other columns are whole");
+    assert_eq!(
+        row["EventType"], "task.create",
+        "the other columns are whole"
+    );
 }
 
 #[actix_web::test]
@@ -128,7 +216,9 @@ async fn a_lone_row_answered_413_is_cut_shorter_until_it_is_accepted() {
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
     let mut event: Value = serde_json::from_slice(&fixture("auditwolf-task-create.json")).unwrap();
     event["summary"] = json!("s".repeat(100_000));
-    let answer = app.post_signed("/api/auditwolf", &serde_json::to_vec(&event).unwrap()).await;
+    let answer = app
+        .post_signed("/api/auditwolf", &serde_json::to_vec(&event).unwrap())
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     assert!(azure.rows()[0]["Summary"].as_str().unwrap().len() <= 4_000);
 }
@@ -146,7 +236,10 @@ async fn an_expiring_token_is_refreshed_before_it_expires() {
     actix_web::rt::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
     assert_eq!(azure.token_requests(), 2);
-    assert!(azure.rejected().is_empty(), "no request went out with an expired token");
+    assert!(
+        azure.rejected().is_empty(),
+        "no request went out with an expired token"
+    );
 }
 
 #[actix_web::test]
@@ -175,13 +268,25 @@ async fn concurrent_webhooks_share_one_token_request() {
 
 #[actix_web::test]
 async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
-    for (status, retry_after, expected_retry_after) in [(403, None, "30"), (404, None, "30"), (429, Some("7"), "7"), (500, None, "30"), (503, Some("120"), "120")] {
+    for (status, retry_after, expected_retry_after) in [
+        (403, None, "30"),
+        (404, None, "30"),
+        (429, Some("7"), "7"),
+        (500, None, "30"),
+        (503, Some("120"), "120"),
+    ] {
         let azure = FakeLogsIngestion::start();
         azure.inject(&[(status, retry_after)]);
         let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
-        let answer = app.post("/api/skytap", &fixture("skytap-audit.json"), &[]).await;
+        let answer = app
+            .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+            .await;
         assert_eq!(answer.status, 503, "{status}");
-        assert_eq!(answer.retry_after.as_deref(), Some(expected_retry_after), "{status}");
+        assert_eq!(
+            answer.retry_after.as_deref(),
+            Some(expected_retry_after),
+            "{status}"
+        );
         assert!(azure.accepted().is_empty(), "{status}");
     }
 }
@@ -190,14 +295,31 @@ async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
 async fn a_wrong_dcr_or_a_token_refused_every_time_is_a_503() {
     let azure = FakeLogsIngestion::start();
     let mut settings = azure.managed_identity_settings();
-    settings.push(("LOGS_INGESTION_DCR_ID".into(), "dcr-ffffffffffffffffffffffffffffffff".into()));
+    settings.push((
+        "LOGS_INGESTION_DCR_ID".into(),
+        "dcr-ffffffffffffffffffffffffffffffff".into(),
+    ));
     let app = spawn_ingestion_app(settings).await;
-    assert_eq!(app.post("/api/skytap", &fixture("skytap-audit.json"), &[]).await.status, 503);
+    assert_eq!(
+        app.post("/api/skytap", &fixture("skytap-audit.json"), &[])
+            .await
+            .status,
+        503
+    );
     assert_eq!(azure.rejected()[0].0, 404);
 
     let azure = FakeLogsIngestion::start();
     azure.refuse_all_tokens();
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
-    assert_eq!(app.post("/api/skytap", &fixture("skytap-audit.json"), &[]).await.status, 503);
-    assert_eq!(azure.token_requests(), 2, "one refresh after the first 401, then give up");
+    assert_eq!(
+        app.post("/api/skytap", &fixture("skytap-audit.json"), &[])
+            .await
+            .status,
+        503
+    );
+    assert_eq!(
+        azure.token_requests(),
+        2,
+        "one refresh after the first 401, then give up"
+    );
 }

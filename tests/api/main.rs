@@ -2,8 +2,8 @@
 
 mod binary;
 mod docs;
-mod fake_ingestion;
 mod failures;
+mod fake_ingestion;
 mod fixtures;
 mod functions_json;
 mod helpers;
