@@ -40,16 +40,31 @@ fn the_readme_documents_every_column_of_every_table() {
 
 #[test]
 fn local_settings_give_every_setting_a_harmless_local_value() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/local.settings.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/local.settings.json"))
+        .unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let values = json["Values"].as_object().unwrap();
     assert_eq!(values["FUNCTIONS_WORKER_RUNTIME"], "custom");
     // The host sets the port, and the platform the identity endpoint; the rest are listed.
-    let set_by_azure = ["FUNCTIONS_CUSTOMHANDLER_PORT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"];
+    let set_by_azure = [
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+    ];
     for name in SETTING_NAMES.iter().filter(|n| !set_by_azure.contains(n)) {
-        assert!(values.contains_key(*name), "local.settings.json lacks {name}");
+        assert!(
+            values.contains_key(*name),
+            "local.settings.json lacks {name}"
+        );
     }
-    for name in ["LOGS_INGESTION_ENDPOINT", "LOG_ANALYTICS_WORKSPACE_ID", "AZURE_CLIENT_SECRET"] {
-        assert_eq!(values[name], "", "{name} stays empty locally: rows go to local files");
+    for name in [
+        "LOGS_INGESTION_ENDPOINT",
+        "LOG_ANALYTICS_WORKSPACE_ID",
+        "AZURE_CLIENT_SECRET",
+    ] {
+        assert_eq!(
+            values[name], "",
+            "{name} stays empty locally: rows go to local files"
+        );
     }
 }
