@@ -32,6 +32,7 @@ fn delivery_summary(error: &DeliveryError) -> String {
     match error {
         DeliveryError::Rejected { status, .. } => format!("Log Analytics answered HTTP {status}"),
         DeliveryError::Unreachable(_) => "Log Analytics could not be reached".into(),
+        DeliveryError::DeadlineExceeded => "Log Analytics did not answer in time".into(),
         DeliveryError::Token(_) => "no access token for Log Analytics".into(),
         DeliveryError::RowTooLarge { .. } => "a row is too large for Log Analytics".into(),
         DeliveryError::Write { .. } => "the local file could not be written".into(),

@@ -37,11 +37,21 @@ pub async fn ingest(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started) + state.delivery_timeout;
     let mut facts = Facts {
         source: route,
         ..Facts::default()
     };
-    let result = accept(route, &req, payload, &state, Utc::now(), &mut facts).await;
+    let result = accept(
+        route,
+        &req,
+        payload,
+        &state,
+        Utc::now(),
+        deadline,
+        &mut facts,
+    )
+    .await;
     let response = match &result {
         Ok(accepted) => HttpResponse::Ok().json(accepted),
         Err(error) => error.error_response(),
@@ -93,6 +103,7 @@ async fn accept(
     payload: web::Payload,
     state: &AppState,
     received: DateTime<Utc>,
+    deadline: tokio::time::Instant,
     facts: &mut Facts,
 ) -> Result<Accepted, ApiError> {
     let body = read_body(req, payload, state.max_body_bytes).await?;
@@ -114,7 +125,7 @@ async fn accept(
     facts.rows = batch.rows.len();
     state
         .destination
-        .deliver(batch.table, table, &batch.rows)
+        .deliver(batch.table, table, &batch.rows, deadline)
         .await?;
     Ok(Accepted {
         source: source.name(),

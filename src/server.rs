@@ -33,6 +33,7 @@ pub struct AppState {
     pub tables: TableNames,
     pub destination: Destination,
     pub max_body_bytes: usize,
+    pub delivery_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -53,6 +54,7 @@ impl AppState {
             tables: settings.tables.clone(),
             destination,
             max_body_bytes: settings.max_body_bytes,
+            delivery_timeout: settings.delivery_timeout,
         }
     }
 }

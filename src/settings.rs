@@ -56,6 +56,8 @@ pub struct Settings {
     pub tables: TableNames,
     /// `MAX_BODY_BYTES`: larger requests are answered 413.
     pub max_body_bytes: usize,
+    /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
+    pub delivery_timeout: std::time::Duration,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
     pub log_filter: Targets,
     /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
@@ -91,7 +93,7 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 30] = [
+pub const SETTING_NAMES: [&str; 31] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -121,6 +123,7 @@ pub const SETTING_NAMES: [&str; 30] = [
     "AZURE_MONITOR_TABLE",
     "STACKSTATE_TABLE",
     "MAX_BODY_BYTES",
+    "DELIVERY_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
@@ -206,6 +209,7 @@ impl Settings {
             },
             tables,
             max_body_bytes: max_body_bytes(vars)?,
+            delivery_timeout: delivery_timeout(vars)?,
             log_filter: log_filter(vars)?,
             notices,
         })
@@ -385,6 +389,23 @@ fn max_body_bytes(vars: &Vars) -> Result<usize, SettingsError> {
                 format!("must be a number of bytes from 1024 to {MAX_BODY_CEILING}, not `{v}`"),
             )
         })
+}
+
+/// 8 s: within Azure action groups' and AuditWolf's (15 s) timeouts, with time left to spill.
+pub fn default_delivery_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(8)
+}
+
+fn delivery_timeout(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "DELIVERY_TIMEOUT_SECONDS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_delivery_timeout());
+    };
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=200.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| invalid(NAME, format!("must be a number of seconds from 0.1 to 200 (under the 230 s HTTP limit), not `{v}`")))
 }
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {

@@ -5,10 +5,13 @@ pub mod batch;
 pub mod data_collector;
 pub mod local_file;
 pub mod logs_ingestion;
+pub mod retry;
 
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
 pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
+
+use tokio::time::Instant;
 
 use crate::identity::TokenError;
 use crate::schema::{Row, Table, TableName};
@@ -35,6 +38,8 @@ pub enum DeliveryError {
     },
     #[error("the destination could not be reached")]
     Unreachable(#[source] reqwest::Error),
+    #[error("the destination did not accept the rows within the delivery deadline")]
+    DeadlineExceeded,
     #[error("no access token for the destination")]
     Token(#[from] TokenError),
     #[error(
@@ -59,7 +64,9 @@ impl DeliveryError {
         match self {
             DeliveryError::Rejected { status, .. } => permanent(*status),
             DeliveryError::Token(TokenError::Refused { status, .. }) => permanent(*status),
-            DeliveryError::Token(_) | DeliveryError::Unreachable(_) => false,
+            DeliveryError::Token(_)
+            | DeliveryError::Unreachable(_)
+            | DeliveryError::DeadlineExceeded => false,
             DeliveryError::RowTooLarge { .. }
             | DeliveryError::Write { .. }
             | DeliveryError::Encode(_) => true,
@@ -102,18 +109,20 @@ impl Destination {
     }
 
     /// Delivers one webhook's rows to one table; returns only once they are all accepted.
+    /// Transient failures are retried until `deadline`.
     pub async fn deliver(
         &self,
         table: Table,
         name: &TableName,
         rows: &[Row],
+        deadline: Instant,
     ) -> Result<(), DeliveryError> {
         if rows.is_empty() {
             return Ok(());
         }
         match self {
-            Destination::LogsIngestion(client) => client.send(table, rows).await,
-            Destination::DataCollector(client) => client.send(name, rows).await,
+            Destination::LogsIngestion(client) => client.send(table, rows, deadline).await,
+            Destination::DataCollector(client) => client.send(name, rows, deadline).await,
             Destination::LocalFile(sink) => sink.append(name, rows).await,
         }
     }

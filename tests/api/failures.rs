@@ -94,7 +94,7 @@ async fn an_oversized_chunked_body_without_content_length_is_a_413() {
 
 #[actix_web::test]
 async fn a_destination_answering_500_is_a_503_with_retry_after() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("DELIVERY_TIMEOUT_SECONDS", "0.5")]).await;
     app.azure.answer_with(500);
     let answer = app
         .post_signed("/api/skytap", &fixture("skytap-audit.json"))
@@ -135,7 +135,11 @@ async fn an_unreachable_destination_is_a_503() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let app = spawn_app_with(&[("LOG_ANALYTICS_ENDPOINT", &url)]).await;
+    let app = spawn_app_with(&[
+        ("LOG_ANALYTICS_ENDPOINT", &url),
+        ("DELIVERY_TIMEOUT_SECONDS", "0.5"),
+    ])
+    .await;
     let answer = app
         .post_signed("/api/skytap", &fixture("skytap-audit.json"))
         .await;

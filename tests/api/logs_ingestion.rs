@@ -268,16 +268,19 @@ async fn concurrent_webhooks_share_one_token_request() {
 
 #[actix_web::test]
 async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
-    for (status, retry_after, expected_retry_after) in [
+    let cases = [
         (403, None, "30"),
         (404, None, "30"),
         (429, Some("7"), "7"),
         (500, None, "30"),
         (503, Some("120"), "120"),
-    ] {
+    ];
+    for (status, retry_after, expected_retry_after) in cases {
         let azure = FakeLogsIngestion::start();
-        azure.inject(&[(status, retry_after)]);
-        let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
+        azure.inject(&[(status, retry_after); 50]);
+        let mut settings = azure.managed_identity_settings();
+        settings.push(("DELIVERY_TIMEOUT_SECONDS".into(), "0.5".into()));
+        let app = spawn_ingestion_app(settings).await;
         let answer = app
             .post("/api/skytap", &fixture("skytap-audit.json"), &[])
             .await;
@@ -289,6 +292,18 @@ async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
         );
         assert!(azure.accepted().is_empty(), "{status}");
     }
+}
+
+#[actix_web::test]
+async fn a_burst_of_throttling_and_server_errors_is_retried_within_the_deadline() {
+    let azure = FakeLogsIngestion::start();
+    azure.inject(&[(500, None), (503, None), (429, Some("1")), (500, None)]);
+    let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
+    let answer = app
+        .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(azure.rows().len(), 2, "delivered exactly once");
 }
 
 #[actix_web::test]

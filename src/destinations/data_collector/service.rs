@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::{header, StatusCode, Url};
+use tokio::time::Instant;
 
 use super::config::DataCollectorConfig;
 use super::signature::{authorization, rfc1123, CONTENT_TYPE, RESOURCE};
 use crate::destinations::batch::{self, Limits};
+use crate::destinations::retry::retrying;
 use crate::destinations::{error_body, retry_after, DeliveryError};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 
@@ -53,16 +55,22 @@ impl DataCollector {
     }
 
     /// Posts the rows as JSON arrays (one, unless over 30 MB) with `Log-Type` = the table.
-    pub async fn send(&self, table: &TableName, rows: &[Row]) -> Result<(), DeliveryError> {
+    pub async fn send(
+        &self,
+        table: &TableName,
+        rows: &[Row],
+        deadline: Instant,
+    ) -> Result<(), DeliveryError> {
         let encoded = batch::encode_all(rows, LIMITS, encode)?;
         for chunk in batch::chunks(encoded, LIMITS.request_bytes) {
-            self.post(table, batch::json_array(&chunk)).await?;
+            let body = batch::json_array(&chunk);
+            retrying(deadline, || self.post(table, &body)).await?;
         }
         Ok(())
     }
 
     /// One signed POST; HTTP 200 means accepted.
-    async fn post(&self, table: &TableName, body: Vec<u8>) -> Result<(), DeliveryError> {
+    async fn post(&self, table: &TableName, body: &[u8]) -> Result<(), DeliveryError> {
         let date = rfc1123(Utc::now());
         let signature = authorization(
             self.config.workspace_id.as_str(),
@@ -78,7 +86,7 @@ impl DataCollector {
             .header(LOG_TYPE, table.as_str())
             .header(X_MS_DATE, date)
             .header(TIME_GENERATED_FIELD, EVENT_TIME)
-            .body(body)
+            .body(body.to_vec())
             .send()
             .await
             .map_err(DeliveryError::Unreachable)?;

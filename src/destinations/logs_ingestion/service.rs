@@ -6,9 +6,11 @@ use std::time::Duration;
 use flate2::{write::GzEncoder, Compression};
 use reqwest::{header, StatusCode, Url};
 use secrecy::ExposeSecret;
+use tokio::time::Instant;
 
 use super::config::LogsIngestionConfig;
 use crate::destinations::batch::{self, Encoded, Limits};
+use crate::destinations::retry::retrying;
 use crate::destinations::{error_body, retry_after, DeliveryError};
 use crate::identity::TokenProvider;
 use crate::schema::{Row, Table};
@@ -60,7 +62,12 @@ impl LogsIngestion {
 
     /// Sends the rows in as many requests as the 1 MB limit needs; a 413 splits a request in two,
     /// and a lone row answered 413 is cut shorter a few times before the delivery fails.
-    pub async fn send(&self, table: Table, rows: &[Row]) -> Result<(), DeliveryError> {
+    pub async fn send(
+        &self,
+        table: Table,
+        rows: &[Row],
+        deadline: Instant,
+    ) -> Result<(), DeliveryError> {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
         let encoded = batch::encode_all(rows, LIMITS, encode)?;
@@ -69,7 +76,8 @@ impl LogsIngestion {
             .map(|chunk| (chunk, 0))
             .collect();
         while let Some((chunk, shrinks)) = pending.pop() {
-            match self.post(&url, stream, &batch::json_array(&chunk)).await? {
+            let body = gzip(&batch::json_array(&chunk));
+            match retrying(deadline, || self.post(&url, stream, &body)).await? {
                 Posted::Accepted => {}
                 Posted::TooLarge if chunk.len() > 1 => {
                     let mut first = chunk;
@@ -96,8 +104,7 @@ impl LogsIngestion {
     }
 
     /// One gzip-compressed POST; a 401 refreshes the token and tries once more.
-    async fn post(&self, url: &Url, stream: &str, json: &[u8]) -> Result<Posted, DeliveryError> {
-        let body = gzip(json);
+    async fn post(&self, url: &Url, stream: &str, body: &[u8]) -> Result<Posted, DeliveryError> {
         for attempt in 0..2 {
             let token = self.tokens.token().await?;
             let response = self
@@ -106,7 +113,7 @@ impl LogsIngestion {
                 .bearer_auth(token.expose_secret())
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_ENCODING, "gzip")
-                .body(body.clone())
+                .body(body.to_vec())
                 .send()
                 .await
                 .map_err(DeliveryError::Unreachable)?;
