@@ -8,17 +8,27 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::destinations::DeliveryError;
 use crate::error::{chain, ApiError};
+use crate::schema::Batch;
 use crate::server::AppState;
 use crate::sources::{normalise, verify::verify, Source};
+use crate::spill;
+use crate::storage_queue::StorageQueue;
 
-/// The answer to an accepted webhook: every row was delivered.
+/// The answer to an accepted webhook: every row was delivered, or durably queued for delivery.
 #[derive(Debug, Serialize)]
 pub struct Accepted {
     pub source: &'static str,
     pub table: String,
     pub rows: usize,
+    /// True when the destination failed and the rows went to the spill queue instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub spilled: bool,
 }
+
+/// The most a spill may take after the delivery deadline, within the senders' patience.
+const SPILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the request log line says about a webhook, filled in as it is known.
 #[derive(Default)]
@@ -123,15 +133,59 @@ async fn accept(
     let table = state.tables.name(batch.table);
     facts.table = Some(table.to_string());
     facts.rows = batch.rows.len();
-    state
+    let delivered = state
         .destination
         .deliver(batch.table, table, &batch.rows, deadline)
-        .await?;
+        .await;
+    let spilled = match (delivered, &state.spill) {
+        (Ok(()), _) => false,
+        (Err(error), None) => return Err(error.into()),
+        (Err(error), Some(queue)) => spill_rows(queue, &batch, error).await?,
+    };
     Ok(Accepted {
         source: source.name(),
         table: table.to_string(),
         rows: batch.rows.len(),
+        spilled,
     })
+}
+
+/// Puts rows the destination refused on the spill queue; if that fails too, the webhook is a 503.
+async fn spill_rows(
+    queue: &StorageQueue,
+    batch: &Batch,
+    error: DeliveryError,
+) -> Result<bool, ApiError> {
+    let spilled =
+        tokio::time::timeout(SPILL_TIMEOUT, spill::spill(queue, batch.table, &batch.rows)).await;
+    match spilled {
+        Ok(Ok(messages)) => {
+            tracing::warn!(
+                queue = queue.name(),
+                messages,
+                rows = batch.rows.len(),
+                error = chain(&error),
+                fix = error.operator_hint().unwrap_or(""),
+                "Delivery failed; rows spilled to the queue for the drain function."
+            );
+            Ok(true)
+        }
+        Ok(Err(spill_error)) => {
+            tracing::error!(
+                queue = queue.name(),
+                error = chain(&spill_error),
+                "Spill failed; the webhook is answered 503."
+            );
+            Err(error.into())
+        }
+        Err(_) => {
+            tracing::error!(
+                queue = queue.name(),
+                "Spill timed out; the webhook is answered 503."
+            );
+            Err(error.into())
+        }
+    }
 }
 
 /// Reads the raw body, refusing more than `limit` bytes before buffering them.

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod destinations;
+pub mod drain;
 pub mod error;
 pub mod identity;
 pub mod ingest;
@@ -9,4 +10,6 @@ pub mod schema;
 pub mod server;
 pub mod settings;
 pub mod sources;
+pub mod spill;
+pub mod storage_queue;
 pub mod telemetry;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use webhook_ingest::schema;
 use webhook_ingest::server::{self, AppState};
 use webhook_ingest::settings::{Settings, Vars, LOCAL_SETTINGS_FILE};
+use webhook_ingest::spill;
+use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::telemetry;
 
 #[actix_web::main]
@@ -22,9 +24,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if std::env::args().nth(1).as_deref() == Some("schema") {
-        print_schema(&settings);
-        return ExitCode::SUCCESS;
+    match std::env::args().nth(1).as_deref() {
+        Some("schema") => {
+            print_schema(&settings);
+            return ExitCode::SUCCESS;
+        }
+        Some("replay-poison") => return replay_poison(&settings).await,
+        _ => {}
     }
     telemetry::init(&settings.log_filter);
     for notice in &settings.notices {
@@ -45,6 +51,30 @@ fn print_schema(settings: &Settings) {
     let text = serde_json::to_string_pretty(&declarations).expect("JSON values serialise");
     // A closed pipe (`handler schema | head`) is not worth a panic.
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// `handler replay-poison`: moves poisoned spill messages back to the spill queue.
+async fn replay_poison(settings: &Settings) -> ExitCode {
+    let Some(config) = &settings.spill else {
+        eprintln!("No spill queue: set AzureWebJobsStorage (and SPILL_QUEUE if not the default).");
+        return ExitCode::FAILURE;
+    };
+    let queue = StorageQueue::new(&config.service, &config.queue);
+    let poison = StorageQueue::new(&config.service, &spill::poison_queue_name(&config.queue));
+    match spill::replay_poison(&queue, &poison).await {
+        Ok(moved) => {
+            println!(
+                "Moved {moved} messages from {} to {}.",
+                poison.name(),
+                queue.name()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("Replay stopped: {}.", webhook_ingest::error::chain(&error));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(settings: &Settings) -> std::io::Result<()> {

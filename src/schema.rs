@@ -395,6 +395,12 @@ impl Row {
         row
     }
 
+    /// Rebuilds a row from stored values (a spilled message); undeclared columns are dropped.
+    pub fn from_values(table: Table, mut values: Map<String, Value>) -> Self {
+        values.retain(|name, _| table.column(name).is_some());
+        Row { table, values }
+    }
+
     pub fn table(&self) -> Table {
         self.table
     }

@@ -7,9 +7,11 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
+use crate::drain::drain;
 use crate::ingest::ingest;
 use crate::settings::{DestinationConfig, Settings, TableNames};
 use crate::sources::{Credentials, Source};
+use crate::storage_queue::StorageQueue;
 
 /// `extensions.http.routePrefix` in host.json; forwarded requests keep it in their path.
 pub const ROUTE_PREFIX: &str = "/api";
@@ -26,6 +28,9 @@ pub const WEBHOOK_FUNCTIONS: [(&str, Option<Source>); 5] = [
 /// The health function (GET, anonymous).
 pub const HEALTH_FUNCTION: &str = "health";
 
+/// The queue-triggered function that delivers spilled rows; the host calls it at `/<name>`.
+pub const DRAIN_FUNCTION: &str = "drain";
+
 /// What every request shares: built once from the settings.
 #[derive(Debug)]
 pub struct AppState {
@@ -34,6 +39,8 @@ pub struct AppState {
     pub destination: Destination,
     pub max_body_bytes: usize,
     pub delivery_timeout: std::time::Duration,
+    /// Where rows go when the destination fails, if storage is configured.
+    pub spill: Option<StorageQueue>,
 }
 
 impl AppState {
@@ -55,6 +62,10 @@ impl AppState {
             destination,
             max_body_bytes: settings.max_body_bytes,
             delivery_timeout: settings.delivery_timeout,
+            spill: settings
+                .spill
+                .as_ref()
+                .map(|spill| StorageQueue::new(&spill.service, &spill.queue)),
         }
     }
 }
@@ -70,6 +81,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(|req| method_not_allowed(req, "POST"))),
         );
     }
+    cfg.service(
+        web::resource(format!("/{DRAIN_FUNCTION}"))
+            .route(web::post().to(drain))
+            .default_service(web::to(|req| method_not_allowed(req, "POST"))),
+    );
     cfg.service(
         web::resource(format!("{ROUTE_PREFIX}/{HEALTH_FUNCTION}"))
             .route(web::get().to(health))
@@ -92,7 +108,10 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok", "destination": state.destination.name() }))
+    let spill = state.spill.as_ref().map(StorageQueue::name);
+    HttpResponse::Ok().json(
+        json!({ "status": "ok", "destination": state.destination.name(), "spill_queue": spill }),
+    )
 }
 
 async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResponse {

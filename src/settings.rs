@@ -12,6 +12,8 @@ use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestion
 use crate::identity::Credential;
 use crate::schema::{Table, TableName};
 use crate::sources::{Credentials, Secrets};
+use crate::spill::DEFAULT_QUEUE;
+use crate::storage_queue::QueueServiceConfig;
 
 /// The file `func start` reads; the binary reads its `Values` too when run on its own.
 pub const LOCAL_SETTINGS_FILE: &str = "local.settings.json";
@@ -56,12 +58,22 @@ pub struct Settings {
     pub tables: TableNames,
     /// `MAX_BODY_BYTES`: larger requests are answered 413.
     pub max_body_bytes: usize,
+    /// `AzureWebJobsStorage` (or `AzureWebJobsStorage__queueServiceUri`) and `SPILL_QUEUE`:
+    /// where rows go when the destination fails; `None` = answer 503 instead.
+    pub spill: Option<SpillConfig>,
     /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
     pub delivery_timeout: std::time::Duration,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
     pub log_filter: Targets,
     /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
     pub notices: Vec<String>,
+}
+
+/// The Storage queue that keeps rows through a destination outage.
+#[derive(Clone, Debug)]
+pub struct SpillConfig {
+    pub service: QueueServiceConfig,
+    pub queue: String,
 }
 
 /// The port `func start` uses, so local URLs are the same with and without the host.
@@ -93,7 +105,7 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 31] = [
+pub const SETTING_NAMES: [&str; 35] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -124,6 +136,10 @@ pub const SETTING_NAMES: [&str; 31] = [
     "STACKSTATE_TABLE",
     "MAX_BODY_BYTES",
     "DELIVERY_TIMEOUT_SECONDS",
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__clientId",
+    "SPILL_QUEUE",
     "RUST_LOG",
 ];
 
@@ -209,6 +225,7 @@ impl Settings {
             },
             tables,
             max_body_bytes: max_body_bytes(vars)?,
+            spill: spill(vars)?,
             delivery_timeout: delivery_timeout(vars)?,
             log_filter: log_filter(vars)?,
             notices,
@@ -300,19 +317,71 @@ fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
             secret: SecretString::from(secret.to_owned()),
         });
     }
-    match (vars.get("IDENTITY_ENDPOINT")?, vars.get("IDENTITY_HEADER")?) {
-        (Some(endpoint), Some(header)) => Ok(Credential::ManagedIdentity {
-            endpoint: http_url("IDENTITY_ENDPOINT", endpoint)?,
-            header: SecretString::from(header.to_owned()),
-            client_id,
-        }),
-        (Some(_), None) => Err(invalid("IDENTITY_HEADER", "must be set when IDENTITY_ENDPOINT is")),
-        _ => Err(invalid(
+    managed_identity(vars, client_id)?.ok_or_else(|| {
+        invalid(
             "LOGS_INGESTION_ENDPOINT",
             "is set but no credential is available: enable the Function App's managed identity \
              (the platform then sets IDENTITY_ENDPOINT and IDENTITY_HEADER) or set AZURE_TENANT_ID, \
              AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+        )
+    })
+}
+
+/// The Functions host's own storage connection: a connection string, or identity-based.
+fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
+    const CONNECTION: &str = "AzureWebJobsStorage";
+    const SERVICE_URI: &str = "AzureWebJobsStorage__queueServiceUri";
+    let service = if let Some(connection) = vars.get(CONNECTION)? {
+        QueueServiceConfig::from_connection_string(connection)
+            .map_err(|e| invalid(CONNECTION, e))?
+    } else if let Some(uri) = vars.get(SERVICE_URI)? {
+        let client_id = vars
+            .get("AzureWebJobsStorage__clientId")?
+            .map(str::to_owned);
+        let credential = managed_identity(vars, client_id)?.ok_or_else(|| {
+            invalid(
+                SERVICE_URI,
+                "needs the Function App's managed identity (IDENTITY_ENDPOINT is not set)",
+            )
+        })?;
+        QueueServiceConfig::with_identity(uri, credential).map_err(|e| invalid(SERVICE_URI, e))?
+    } else {
+        return Ok(None);
+    };
+    const QUEUE: &str = "SPILL_QUEUE";
+    let queue = vars.get(QUEUE)?.unwrap_or(DEFAULT_QUEUE);
+    let valid = (3..=63).contains(&queue.len())
+        && queue
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !queue.starts_with('-')
+        && !queue.ends_with('-')
+        && !queue.contains("--");
+    if !valid {
+        return Err(invalid(QUEUE, format!("`{queue}` is not a queue name: 3 to 63 lower-case letters, digits and single hyphens")));
+    }
+    Ok(Some(SpillConfig {
+        service,
+        queue: queue.to_owned(),
+    }))
+}
+
+/// The managed identity the platform exposes, if any.
+fn managed_identity(
+    vars: &Vars,
+    client_id: Option<String>,
+) -> Result<Option<Credential>, SettingsError> {
+    match (vars.get("IDENTITY_ENDPOINT")?, vars.get("IDENTITY_HEADER")?) {
+        (Some(endpoint), Some(header)) => Ok(Some(Credential::ManagedIdentity {
+            endpoint: http_url("IDENTITY_ENDPOINT", endpoint)?,
+            header: SecretString::from(header.to_owned()),
+            client_id,
+        })),
+        (Some(_), None) => Err(invalid(
+            "IDENTITY_HEADER",
+            "must be set when IDENTITY_ENDPOINT is",
         )),
+        _ => Ok(None),
     }
 }
 
@@ -471,6 +540,15 @@ mod tests {
                 ("AZURE_CLIENT_ID", "c"),
                 ("AZURE_CLIENT_SECRET", "s"),
             ]),
+            vars(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]),
+            vars(&[
+                (
+                    "AzureWebJobsStorage__queueServiceUri",
+                    "https://acct.queue.core.windows.net",
+                ),
+                ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+                ("IDENTITY_HEADER", "h"),
+            ]),
         ];
         let mut read = std::collections::BTreeSet::new();
         for run in runs {
@@ -542,6 +620,30 @@ mod tests {
         assert_eq!(
             error(&[LI[0], ("LOGS_INGESTION_DCR_ID", "my-dcr")]).setting,
             "LOGS_INGESTION_DCR_ID"
+        );
+    }
+
+    #[test]
+    fn storage_settings_turn_the_spill_on() {
+        let settings = Settings::from_vars(&vars(&[(
+            "AzureWebJobsStorage",
+            "UseDevelopmentStorage=true",
+        )]))
+        .unwrap();
+        assert_eq!(settings.spill.unwrap().queue, "webhook-spill");
+        assert!(Settings::from_vars(&vars(&[])).unwrap().spill.is_none());
+        let bad = [
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            ("SPILL_QUEUE", "Bad_Queue"),
+        ];
+        assert_eq!(error(&bad).setting, "SPILL_QUEUE");
+        let no_identity = [(
+            "AzureWebJobsStorage__queueServiceUri",
+            "https://acct.queue.core.windows.net",
+        )];
+        assert_eq!(
+            error(&no_identity).setting,
+            "AzureWebJobsStorage__queueServiceUri"
         );
     }
 

@@ -4,15 +4,20 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use webhook_ingest::server::{HEALTH_FUNCTION, ROUTE_PREFIX, WEBHOOK_FUNCTIONS};
+use webhook_ingest::drain::BINDING;
+use webhook_ingest::server::{DRAIN_FUNCTION, HEALTH_FUNCTION, ROUTE_PREFIX, WEBHOOK_FUNCTIONS};
+use webhook_ingest::spill::DEFAULT_QUEUE;
 
 use crate::helpers::{answer, spawn_app};
 
+/// A function folder, and the path and methods the host uses to reach the handler for it.
 struct Function {
     name: String,
-    route: String,
+    /// HTTP functions are forwarded to `/api/<route>`; others are invoked at `/<name>`.
+    path: String,
     methods: Vec<String>,
-    auth_level: String,
+    auth_level: Option<String>,
+    bindings: Vec<Value>,
 }
 
 fn read_json(path: &Path) -> Value {
@@ -37,36 +42,49 @@ fn functions() -> Vec<Function> {
             .unwrap()
             .to_owned();
         let bindings = read_json(&path)["bindings"].as_array().unwrap().clone();
-        // Forwarding applies only to exactly one httpTrigger in and one http out.
-        assert_eq!(
-            bindings.len(),
-            2,
-            "{name}: forwarding needs exactly two bindings"
-        );
-        let trigger = bindings
-            .iter()
-            .find(|b| b["type"] == "httpTrigger")
-            .expect("an httpTrigger");
-        assert!(
-            bindings
-                .iter()
-                .any(|b| b["type"] == "http" && b["direction"] == "out"),
-            "{name}: an http output"
-        );
-        functions.push(Function {
-            route: trigger["route"].as_str().unwrap_or(&name).to_owned(),
-            methods: trigger["methods"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m.as_str().unwrap().to_uppercase())
-                .collect(),
-            auth_level: trigger["authLevel"]
-                .as_str()
-                .unwrap_or("function")
-                .to_owned(),
-            name,
-        });
+        let function = match bindings.iter().find(|b| b["type"] == "httpTrigger") {
+            Some(trigger) => {
+                // Forwarding applies only to exactly one httpTrigger in and one http out.
+                assert_eq!(
+                    bindings.len(),
+                    2,
+                    "{name}: forwarding needs exactly two bindings"
+                );
+                assert!(
+                    bindings
+                        .iter()
+                        .any(|b| b["type"] == "http" && b["direction"] == "out"),
+                    "{name}: an http output"
+                );
+                let route = trigger["route"].as_str().unwrap_or(&name).to_owned();
+                Function {
+                    path: format!("{ROUTE_PREFIX}/{route}"),
+                    methods: trigger["methods"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m.as_str().unwrap().to_uppercase())
+                        .collect(),
+                    auth_level: Some(
+                        trigger["authLevel"]
+                            .as_str()
+                            .unwrap_or("function")
+                            .to_owned(),
+                    ),
+                    name: name.clone(),
+                    bindings,
+                }
+            }
+            // Every other trigger runs in invocation mode: the host POSTs to /<function name>.
+            None => Function {
+                path: format!("/{name}"),
+                methods: vec!["POST".into()],
+                auth_level: None,
+                name: name.clone(),
+                bindings,
+            },
+        };
+        functions.push(function);
     }
     functions
 }
@@ -88,6 +106,8 @@ fn host_json_starts_the_handler_binary_in_forwarding_mode() {
         ),
         ROUTE_PREFIX
     );
+    // Spilled messages are base64 text already: the host must pass them through untouched.
+    assert_eq!(host["extensions"]["queues"]["messageEncoding"], "none");
     // Cargo builds the binary the host starts under the name host.json gives.
     assert!(Path::new(env!("CARGO_BIN_EXE_handler")).ends_with("handler"));
 }
@@ -99,24 +119,42 @@ fn the_function_folders_and_the_route_table_name_the_same_functions() {
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
-    served.insert(HEALTH_FUNCTION.to_owned());
+    served.extend([HEALTH_FUNCTION.to_owned(), DRAIN_FUNCTION.to_owned()]);
     assert_eq!(folders, served);
     for function in functions() {
-        let expected = if function.name == HEALTH_FUNCTION {
-            "anonymous"
-        } else {
-            "function"
+        let expected = match function.name.as_str() {
+            HEALTH_FUNCTION => Some("anonymous"),
+            DRAIN_FUNCTION => None,
+            _ => Some("function"),
         };
-        assert_eq!(function.auth_level, expected, "{}", function.name);
-        assert_eq!(function.route, function.name, "route = function name");
+        assert_eq!(
+            function.auth_level.as_deref(),
+            expected,
+            "{}",
+            function.name
+        );
     }
+}
+
+#[test]
+fn drain_listens_on_the_spill_queue_of_the_host_storage() {
+    let drain = functions()
+        .into_iter()
+        .find(|f| f.name == DRAIN_FUNCTION)
+        .unwrap();
+    let trigger = &drain.bindings[0];
+    assert_eq!(drain.bindings.len(), 1);
+    assert_eq!(trigger["type"], "queueTrigger");
+    assert_eq!(trigger["name"], BINDING);
+    assert_eq!(trigger["queueName"], DEFAULT_QUEUE);
+    assert_eq!(trigger["connection"], "AzureWebJobsStorage");
 }
 
 #[actix_web::test]
 async fn every_declared_route_is_served_with_its_methods_and_only_those() {
     let app = spawn_app().await;
     for function in functions() {
-        let url = format!("{}{ROUTE_PREFIX}/{}", app.address, function.route);
+        let url = format!("{}{}", app.address, function.path);
         for method in ["GET", "POST", "PUT", "DELETE"] {
             let request = app.client.request(method.parse().unwrap(), &url).body("{}");
             let answer = answer(request.send().await.unwrap()).await;

@@ -249,6 +249,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub struct Answer {
     pub status: u16,
     pub retry_after: Option<String>,
+    pub content_type: Option<String>,
     pub json: Value,
 }
 
@@ -275,6 +276,13 @@ impl TestApp {
         self.post(path, body, &headers).await
     }
 
+    /// Posts a JSON value, as the Functions host posts an invocation.
+    pub async fn post_json(&self, path: &str, value: &Value) -> Answer {
+        let body = serde_json::to_vec(value).unwrap();
+        self.post(path, &body, &[("Content-Type", "application/json")])
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         answer(
             self.client
@@ -293,11 +301,16 @@ pub async fn answer(response: reqwest::Response) -> Answer {
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     let text = response.text().await.unwrap();
     let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Answer {
         status,
         retry_after,
+        content_type,
         json,
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the handler over real HTTP on loopback, against a fake Azure endpoint.
 
+mod azurite;
 mod binary;
 mod docs;
 mod failures;
@@ -8,4 +9,5 @@ mod fixtures;
 mod functions_json;
 mod helpers;
 mod logs_ingestion;
+mod spill;
 mod verification;

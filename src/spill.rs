@@ -1,0 +1,205 @@
+//! The spill: rows the destination would not take in time are put on a Storage queue as
+//! gzip-compressed, base64-encoded messages of at most 64 KB, and delivered later by `drain`.
+
+use std::io::Read;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use flate2::{read::GzDecoder, write::GzEncoder, Compression};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::schema::{Row, Table};
+use crate::storage_queue::{QueueError, StorageQueue};
+
+/// The queue `drain/function.json` listens on, unless `SPILL_QUEUE` says otherwise.
+pub const DEFAULT_QUEUE: &str = "webhook-spill";
+/// A queue message holds at most 64 KiB of text; keep a margin.
+const MAX_MESSAGE_TEXT: usize = 64_000;
+/// The smallest value a row is cut to before it is refused as unspillable.
+const MIN_FIELD_BYTES: usize = 256;
+
+/// What a message carries: one table's rows.
+#[derive(Serialize, Deserialize)]
+struct Spilled {
+    /// Format version.
+    v: u32,
+    /// The table's default name: stable even if the table is renamed before the drain runs.
+    table: String,
+    rows: Vec<Map<String, Value>>,
+}
+
+/// Why rows could not be spilled, or a message could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    #[error("the spill queue refused the rows")]
+    Queue(#[from] QueueError),
+    #[error("a row does not fit in a queue message even with every value cut short")]
+    RowTooLarge,
+    #[error("the queue message is not a spilled batch: {0}")]
+    Malformed(String),
+}
+
+/// Puts rows on the queue in as many messages as they need. Returns the number of messages.
+pub async fn spill(queue: &StorageQueue, table: Table, rows: &[Row]) -> Result<usize, SpillError> {
+    let messages = encode(table, rows)?;
+    for message in &messages {
+        queue.put(message).await?;
+    }
+    Ok(messages.len())
+}
+
+/// The queue the Functions host moves a message to after `maxDequeueCount` failed tries.
+pub fn poison_queue_name(queue: &str) -> String {
+    format!("{queue}-poison")
+}
+
+/// Moves every message from the poison queue back to the spill queue, for `drain` to try again
+/// (once the destination is fixed). Returns the number moved.
+pub async fn replay_poison(
+    spill: &StorageQueue,
+    poison: &StorageQueue,
+) -> Result<usize, QueueError> {
+    let mut moved = 0;
+    loop {
+        let messages = poison
+            .receive(32, std::time::Duration::from_secs(60))
+            .await?;
+        if messages.is_empty() {
+            return Ok(moved);
+        }
+        for message in messages {
+            spill.put(&message.text).await?;
+            poison.delete(&message).await?;
+            moved += 1;
+        }
+    }
+}
+
+/// Encodes rows into message texts under the size limit, splitting the rows as needed.
+pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<String>, SpillError> {
+    let mut texts = Vec::new();
+    let mut pending = vec![rows.to_vec()];
+    while let Some(chunk) = pending.pop() {
+        let text = message_text(table, &chunk);
+        if text.len() <= MAX_MESSAGE_TEXT {
+            texts.push(text);
+        } else if chunk.len() > 1 {
+            let mut first = chunk;
+            let second = first.split_off(first.len() / 2);
+            pending.extend([second, first]);
+        } else {
+            texts.push(shrink(table, chunk.into_iter().next().expect("one row"))?);
+        }
+    }
+    Ok(texts)
+}
+
+/// Cuts a lone row's values (with the visible marker) until its message fits.
+fn shrink(table: Table, mut row: Row) -> Result<String, SpillError> {
+    let mut limit = 32_000;
+    while limit >= MIN_FIELD_BYTES {
+        row.truncate_fields(limit);
+        let text = message_text(table, std::slice::from_ref(&row));
+        if text.len() <= MAX_MESSAGE_TEXT {
+            return Ok(text);
+        }
+        limit /= 2;
+    }
+    Err(SpillError::RowTooLarge)
+}
+
+fn message_text(table: Table, rows: &[Row]) -> String {
+    let spilled = Spilled {
+        v: 1,
+        table: table.default_name().to_owned(),
+        rows: rows.iter().map(|r| r.values().clone()).collect(),
+    };
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+    serde_json::to_writer(&mut gzip, &spilled).expect("rows serialise");
+    STANDARD.encode(gzip.finish().expect("writing to memory cannot fail"))
+}
+
+/// Reads a message back into its table and rows.
+pub fn decode(text: &str) -> Result<(Table, Vec<Row>), SpillError> {
+    let malformed = |what: &str| SpillError::Malformed(what.to_owned());
+    let gzip = STANDARD
+        .decode(text.trim())
+        .map_err(|_| malformed("not base64"))?;
+    let mut json = Vec::new();
+    GzDecoder::new(gzip.as_slice())
+        .read_to_end(&mut json)
+        .map_err(|_| malformed("not gzip"))?;
+    let spilled: Spilled = serde_json::from_slice(&json).map_err(|e| malformed(&e.to_string()))?;
+    let table = Table::ALL
+        .into_iter()
+        .find(|t| t.default_name() == spilled.table)
+        .ok_or_else(|| malformed(&format!("unknown table {}", spilled.table)))?;
+    let rows = spilled
+        .rows
+        .into_iter()
+        .map(|values| Row::from_values(table, values))
+        .collect();
+    Ok((table, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Provenance;
+    use chrono::Utc;
+
+    fn row(summary: &str) -> Row {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Summary", Some(summary));
+        row
+    }
+
+    #[test]
+    fn rows_round_trip_through_a_message() {
+        let rows = vec![row("a"), row("b")];
+        let texts = encode(Table::AuditWolf, &rows).unwrap();
+        assert_eq!(texts.len(), 1);
+        let (table, decoded) = decode(&texts[0]).unwrap();
+        assert_eq!(table, Table::AuditWolf);
+        assert_eq!(decoded, rows);
+    }
+
+    #[test]
+    fn many_rows_are_split_into_messages_under_64_kb() {
+        // Incompressible text, so the size limit really bites.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut noise = || {
+            (0..3000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from(b'a' + (state % 26) as u8)
+                })
+                .collect::<String>()
+        };
+        let rows: Vec<Row> = (0..100).map(|_| row(&noise())).collect();
+        let texts = encode(Table::AuditWolf, &rows).unwrap();
+        assert!(texts.len() > 1);
+        assert!(texts.iter().all(|t| t.len() <= MAX_MESSAGE_TEXT));
+        let decoded: Vec<Row> = texts.iter().flat_map(|t| decode(t).unwrap().1).collect();
+        assert_eq!(decoded.len(), 100);
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_spilled_batch_is_malformed() {
+        assert!(matches!(
+            decode("not base64!"),
+            Err(SpillError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(&STANDARD.encode("plain")),
+            Err(SpillError::Malformed(_))
+        ));
+    }
+}
