@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::dedup::Claim;
 use crate::destinations::DeliveryError;
 use crate::error::{chain, ApiError};
 use crate::schema::Batch;
@@ -25,6 +26,9 @@ pub struct Accepted {
     /// True when the destination failed and the rows went to the spill queue instead.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub spilled: bool,
+    /// True when the same webhook was already delivered: nothing was written again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// The most a spill may take after the delivery deadline, within the senders' patience.
@@ -133,21 +137,38 @@ async fn accept(
     let table = state.tables.name(batch.table);
     facts.table = Some(table.to_string());
     facts.rows = batch.rows.len();
+    let mut accepted = Accepted {
+        source: source.name(),
+        table: table.to_string(),
+        rows: batch.rows.len(),
+        spilled: false,
+        duplicate: false,
+    };
+    let claim = match &state.dedup {
+        Some(dedup) => Some(dedup.claim(&batch.key).await),
+        None => None,
+    };
+    let delivery = match claim {
+        Some(Claim::Duplicate) => {
+            accepted.duplicate = true;
+            return Ok(accepted);
+        }
+        Some(Claim::New(delivery)) => Some(delivery),
+        None => None,
+    };
     let delivered = state
         .destination
         .deliver(batch.table, table, &batch.rows, deadline)
         .await;
-    let spilled = match (delivered, &state.spill) {
+    accepted.spilled = match (delivered, &state.spill) {
         (Ok(()), _) => false,
         (Err(error), None) => return Err(error.into()),
         (Err(error), Some(queue)) => spill_rows(queue, &batch, error).await?,
     };
-    Ok(Accepted {
-        source: source.name(),
-        table: table.to_string(),
-        rows: batch.rows.len(),
-        spilled,
-    })
+    if let Some(delivery) = delivery {
+        delivery.done();
+    }
+    Ok(accepted)
 }
 
 /// Puts rows the destination refused on the spill queue; if that fails too, the webhook is a 503.

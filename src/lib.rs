@@ -1,6 +1,7 @@
 //! Webhooks from Skytap, AuditWolf, Azure Monitor and StackState, verified and delivered to Log Analytics.
 #![forbid(unsafe_code)]
 
+pub mod dedup;
 pub mod destinations;
 pub mod drain;
 pub mod error;

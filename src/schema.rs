@@ -532,6 +532,8 @@ pub struct Provenance {
 pub struct Batch {
     pub table: Table,
     pub rows: Vec<Row>,
+    /// What identifies this webhook when the sender repeats it (see `dedup`).
+    pub key: String,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
+use crate::dedup::Deduplicator;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::drain::drain;
 use crate::ingest::ingest;
@@ -31,6 +32,9 @@ pub const HEALTH_FUNCTION: &str = "health";
 /// The queue-triggered function that delivers spilled rows; the host calls it at `/<name>`.
 pub const DRAIN_FUNCTION: &str = "drain";
 
+/// At most this many delivered keys are remembered (about 10 MB).
+const DEDUP_CAPACITY: usize = 100_000;
+
 /// What every request shares: built once from the settings.
 #[derive(Debug)]
 pub struct AppState {
@@ -41,6 +45,8 @@ pub struct AppState {
     pub delivery_timeout: std::time::Duration,
     /// Where rows go when the destination fails, if storage is configured.
     pub spill: Option<StorageQueue>,
+    /// Delivered webhook keys, when de-duplication is on.
+    pub dedup: Option<Deduplicator>,
 }
 
 impl AppState {
@@ -66,6 +72,8 @@ impl AppState {
                 .spill
                 .as_ref()
                 .map(|spill| StorageQueue::new(&spill.service, &spill.queue)),
+            dedup: (!settings.dedup_window.is_zero())
+                .then(|| Deduplicator::new(settings.dedup_window, DEDUP_CAPACITY)),
         }
     }
 }

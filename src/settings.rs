@@ -61,6 +61,8 @@ pub struct Settings {
     /// `AzureWebJobsStorage` (or `AzureWebJobsStorage__queueServiceUri`) and `SPILL_QUEUE`:
     /// where rows go when the destination fails; `None` = answer 503 instead.
     pub spill: Option<SpillConfig>,
+    /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
+    pub dedup_window: std::time::Duration,
     /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
     pub delivery_timeout: std::time::Duration,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
@@ -105,7 +107,7 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 35] = [
+pub const SETTING_NAMES: [&str; 36] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -136,6 +138,7 @@ pub const SETTING_NAMES: [&str; 35] = [
     "STACKSTATE_TABLE",
     "MAX_BODY_BYTES",
     "DELIVERY_TIMEOUT_SECONDS",
+    "DEDUP_WINDOW_SECONDS",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__clientId",
@@ -227,6 +230,7 @@ impl Settings {
             max_body_bytes: max_body_bytes(vars)?,
             spill: spill(vars)?,
             delivery_timeout: delivery_timeout(vars)?,
+            dedup_window: dedup_window(vars)?,
             log_filter: log_filter(vars)?,
             notices,
         })
@@ -475,6 +479,31 @@ fn delivery_timeout(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
         .filter(|s| (0.1..=200.0).contains(s))
         .map(std::time::Duration::from_secs_f64)
         .ok_or_else(|| invalid(NAME, format!("must be a number of seconds from 0.1 to 200 (under the 230 s HTTP limit), not `{v}`")))
+}
+
+/// One hour: longer than any sender's retry schedule (Skytap retries for six hours, but a
+/// message it retries that long was never answered 2xx, so it was never remembered).
+pub fn default_dedup_window() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
+
+fn dedup_window(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "DEDUP_WINDOW_SECONDS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_dedup_window());
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|s| *s <= 7 * 24 * 3600)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!(
+                    "must be a whole number of seconds up to 604800 (0 turns it off), not `{v}`"
+                ),
+            )
+        })
 }
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {

@@ -12,9 +12,11 @@ use crate::schema::{Batch, Provenance, Row, Table};
 pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
     json::required_object(event, "").map_err(|_| PayloadError::Unrecognised("a JSON object"))?;
     let account = json::required_text(event, "/awid")?;
+    let id = json::required_id(event, "/id")?;
+    let key = format!("auditwolf:{id}");
     let provenance = Provenance {
         source: "auditwolf",
-        message_id: Some(json::required_id(event, "/id")?),
+        message_id: Some(id),
         received,
     };
     let event_type = json::required_text(event, "/type")?;
@@ -33,5 +35,6 @@ pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
     Ok(Batch {
         table: Table::AuditWolf,
         rows: vec![row],
+        key,
     })
 }

@@ -28,9 +28,19 @@ pub fn rows(alert: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
             ))
         }
     };
+    // alertId + condition (common schema), eventDataId (activity log) or rule id + condition
+    // (metric), each with the event's time: what a retry repeats and a new firing does not.
+    let text = |column| row.get(column).and_then(Value::as_str).unwrap_or_default();
+    let key = format!(
+        "azuremonitor:{}:{}:{}",
+        text("MessageId"),
+        text("MonitorCondition"),
+        text("EventTime")
+    );
     Ok(Batch {
         table: Table::AzureMonitor,
         rows: vec![row],
+        key,
     })
 }
 

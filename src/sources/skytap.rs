@@ -23,9 +23,11 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
             ))
         }
     };
+    let message_id = json::required_id(message, "/message_id")?;
+    let key = format!("skytap:{message_id}");
     let provenance = Provenance {
         source: "skytap",
-        message_id: Some(json::required_id(message, "/message_id")?),
+        message_id: Some(message_id),
         received,
     };
     let sent = json::required_time(message, "/timestamp")?;
@@ -52,7 +54,7 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
             Ok(row)
         })
         .collect::<Result<_, _>>()?;
-    Ok(Batch { table, rows })
+    Ok(Batch { table, rows, key })
 }
 
 fn audit_columns(row: &mut Row, item: &Value) {

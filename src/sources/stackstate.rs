@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::json::{self, PayloadError};
 use crate::schema::{Batch, Provenance, Row, Table};
@@ -62,6 +63,11 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
     Ok(Batch {
         table: Table::StackState,
         rows: vec![row],
+        // A notification is opened, updated and closed under one id: the event tells them apart.
+        key: format!(
+            "stackstate:{notification_id}:{:x}",
+            Sha256::digest(envelope["event"].to_string())
+        ),
     })
 }
 

@@ -19,6 +19,18 @@ pub const AUDITWOLF_SECRET: &str = "test-webhook-secret";
 pub const AUDITWOLF_OLD_SECRET: &str = "previous-webhook-secret";
 pub const STACKSTATE_TOKEN: &str = "stackstate-token";
 
+/// A fixture with its message id (Skytap `message_id`, AuditWolf `id`, StackState
+/// `notificationId`) replaced, so repeated posts are distinct webhooks rather than retries.
+pub fn fixture_with_id(name: &str, id: &str) -> Vec<u8> {
+    let mut value: Value = serde_json::from_slice(&fixture(name)).unwrap();
+    for field in ["message_id", "id", "notificationId"] {
+        if value.get(field).is_some() {
+            value[field] = Value::String(id.to_owned());
+        }
+    }
+    serde_json::to_vec(&value).unwrap()
+}
+
 /// The exact bytes of a fixture under `tests/fixtures`.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -38,6 +50,7 @@ struct FakeState {
     accepted: Vec<Post>,
     rejected: Vec<String>,
     answer: u16,
+    delay: std::time::Duration,
 }
 
 /// A fake HTTP Data Collector API: recomputes the SharedKey signature and rejects what Azure rejects.
@@ -70,6 +83,11 @@ impl FakeDataCollector {
         FakeDataCollector { url, state }
     }
 
+    /// Makes the fake wait this long before answering.
+    pub fn delay_with(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
     /// Makes the fake answer every valid request with this status (200 = accept).
     pub fn answer_with(&self, status: u16) {
         self.state.lock().unwrap().answer = status;
@@ -89,6 +107,8 @@ async fn collect(
     body: web::Bytes,
     state: web::Data<Mutex<FakeState>>,
 ) -> HttpResponse {
+    let delay = state.lock().unwrap().delay;
+    actix_web::rt::time::sleep(delay).await;
     let verdict = check(&req, &body);
     let mut state = state.lock().unwrap();
     match verdict {

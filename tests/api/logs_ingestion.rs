@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use webhook_ingest::schema::TRUNCATION_MARKER;
 
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion, ONE_MB};
-use crate::helpers::fixture;
+use crate::helpers::{fixture, fixture_with_id};
 
 const FIXTURES: [(&str, &str, &str, usize); 13] = [
     ("skytap-audit.json", "skytap", "Custom-SkytapAudit_CL", 2),
@@ -228,13 +228,22 @@ async fn an_expiring_token_is_refreshed_before_it_expires() {
     let azure = FakeLogsIngestion::start();
     azure.set_token_lifetime(TimeDelta::seconds(2));
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
-    let body = fixture("stackstate-open.json");
-    assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
-    assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
+    let body = |id: &str| fixture_with_id("stackstate-open.json", id);
+    assert_eq!(
+        app.post_signed("/api/stackstate", &body("n1")).await.status,
+        200
+    );
+    assert_eq!(
+        app.post_signed("/api/stackstate", &body("n2")).await.status,
+        200
+    );
     assert_eq!(azure.token_requests(), 1);
     // Past half the token's life (1 s) the handler fetches a new one before using it.
     actix_web::rt::time::sleep(std::time::Duration::from_millis(1200)).await;
-    assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
+    assert_eq!(
+        app.post_signed("/api/stackstate", &body("n3")).await.status,
+        200
+    );
     assert_eq!(azure.token_requests(), 2);
     assert!(
         azure.rejected().is_empty(),
@@ -246,10 +255,16 @@ async fn an_expiring_token_is_refreshed_before_it_expires() {
 async fn a_revoked_token_is_replaced_after_one_401() {
     let azure = FakeLogsIngestion::start();
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
-    let body = fixture("stackstate-open.json");
-    assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
+    let body = |id: &str| fixture_with_id("stackstate-open.json", id);
+    assert_eq!(
+        app.post_signed("/api/stackstate", &body("n1")).await.status,
+        200
+    );
     azure.revoke_tokens();
-    assert_eq!(app.post_signed("/api/stackstate", &body).await.status, 200);
+    assert_eq!(
+        app.post_signed("/api/stackstate", &body("n2")).await.status,
+        200
+    );
     assert_eq!(azure.token_requests(), 2);
     assert_eq!(azure.rows().len(), 2);
 }
@@ -258,8 +273,10 @@ async fn a_revoked_token_is_replaced_after_one_401() {
 async fn concurrent_webhooks_share_one_token_request() {
     let azure = FakeLogsIngestion::start();
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
-    let body = fixture("skytap-audit.json");
-    let requests = (0..20).map(|_| app.post("/api/skytap", &body, &[]));
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| fixture_with_id("skytap-audit.json", &i.to_string()))
+        .collect();
+    let requests = bodies.iter().map(|body| app.post("/api/skytap", body, &[]));
     let answers = futures_util::future::join_all(requests).await;
     assert!(answers.iter().all(|a| a.status == 200));
     assert_eq!(azure.token_requests(), 1);

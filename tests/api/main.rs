@@ -3,6 +3,7 @@
 mod azurite;
 mod binary;
 mod docs;
+mod duplicates;
 mod failures;
 mod fake_ingestion;
 mod fixtures;
