@@ -32,7 +32,7 @@ pub struct Accepted {
 }
 
 /// The most a spill may take after the delivery deadline, within the senders' patience.
-const SPILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const SPILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the request log line says about a webhook, filled in as it is known.
 #[derive(Default)]

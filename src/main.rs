@@ -85,5 +85,7 @@ async fn serve(settings: &Settings) -> std::io::Result<()> {
         destination = state.destination.name(),
         "Listening."
     );
-    server::run(listener, state)?.await
+    server::run(listener, state)?.await?;
+    tracing::info!("Stopped.");
+    Ok(())
 }

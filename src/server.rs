@@ -1,6 +1,7 @@
 //! The one route table: every function in a `*/function.json` folder is served here.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -9,7 +10,7 @@ use serde_json::json;
 use crate::dedup::Deduplicator;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::drain::drain;
-use crate::ingest::ingest;
+use crate::ingest::{ingest, SPILL_TIMEOUT};
 use crate::settings::{DestinationConfig, Settings, TableNames};
 use crate::sources::{Credentials, Source};
 use crate::storage_queue::StorageQueue;
@@ -101,8 +102,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Starts serving on an already-bound listener (port 0 in tests).
+/// Starts serving on an already-bound listener (port 0 in tests). On SIGTERM or SIGINT it stops
+/// accepting and gives requests in flight time to deliver or spill before it exits.
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let grace = state.delivery_timeout + SPILL_TIMEOUT + Duration::from_secs(2);
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -110,6 +113,7 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .configure(configure)
             .default_service(web::to(not_found))
     })
+    .shutdown_timeout(grace.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

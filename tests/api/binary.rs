@@ -34,10 +34,14 @@ impl Drop for Running {
 
 /// Starts the binary on port 0 and reads the address it logs.
 fn start(dir: &Path) -> (Running, String) {
-    let mut child = handler(dir)
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
-        .spawn()
-        .unwrap();
+    let mut command = handler(dir);
+    command.env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
+    start_with(command)
+}
+
+/// Starts a prepared command and reads the address it logs.
+fn start_with(mut command: Command) -> (Running, String) {
+    let mut child = command.spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let child = Running(child);
     for line in stdout.lines() {
@@ -126,4 +130,49 @@ fn the_schema_command_prints_tables_and_dcr_streams_under_the_configured_names()
         .unwrap();
     assert!(columns.contains(&serde_json::json!({"name": "TypeCode", "type": "string"})));
     assert_eq!(schema["tables"].as_object().unwrap().len(), 5);
+}
+
+#[actix_web::test]
+async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
+    let azure = crate::helpers::FakeDataCollector::start();
+    azure.delay_with(std::time::Duration::from_millis(800));
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = handler(dir.path());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .env("LOG_ANALYTICS_WORKSPACE_ID", crate::helpers::WORKSPACE_ID)
+        .env("LOG_ANALYTICS_SHARED_KEY", crate::helpers::SHARED_KEY)
+        .env("LOG_ANALYTICS_ENDPOINT", &azure.url);
+    let (mut child, address) = start_with(command);
+    let client = reqwest::Client::new();
+    let bodies: Vec<Vec<u8>> = (0..5)
+        .map(|i| crate::helpers::fixture_with_id("skytap-usage.json", &format!("m{i}")))
+        .collect();
+    let requests = bodies.iter().map(|body| {
+        client
+            .post(format!("{address}/api/skytap"))
+            .body(body.clone())
+            .send()
+    });
+    let in_flight = futures_util::future::join_all(requests);
+    let terminate = async {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        let pid = child.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let (answers, ()) = futures_util::future::join(in_flight, terminate).await;
+    for answer in answers {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        azure.accepted().len(),
+        5,
+        "every request answered 200 was delivered"
+    );
 }
