@@ -135,7 +135,7 @@ fn the_schema_command_prints_tables_and_dcr_streams_under_the_configured_names()
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
     let azure = crate::helpers::FakeDataCollector::start();
-    azure.delay_with(std::time::Duration::from_millis(800));
+    azure.delay_with(std::time::Duration::from_millis(2500));
     let dir = tempfile::tempdir().unwrap();
     let mut command = handler(dir.path());
     command
