@@ -53,13 +53,13 @@ impl Credential {
 }
 
 /// Why no token could be had.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the {kind} token endpoint could not be reached")]
     Unreachable {
         kind: &'static str,
         #[source]
-        source: reqwest::Error,
+        source: std::sync::Arc<reqwest::Error>,
     },
     #[error("the {kind} token endpoint answered HTTP {status}: {body}")]
     Refused {
@@ -202,12 +202,18 @@ impl TokenProvider {
         let response = request
             .send()
             .await
-            .map_err(|source| TokenError::Unreachable { kind, source })?;
+            .map_err(|source| TokenError::Unreachable {
+                kind,
+                source: source.into(),
+            })?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|source| TokenError::Unreachable { kind, source })?;
+            .map_err(|source| TokenError::Unreachable {
+                kind,
+                source: source.into(),
+            })?;
         if !status.is_success() {
             let mut body = body;
             body.truncate(body.floor_char_boundary(MAX_ERROR_BODY));

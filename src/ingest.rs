@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::dedup::Claim;
 use crate::destinations::DeliveryError;
 use crate::error::{chain, ApiError};
-use crate::schema::Batch;
+use crate::schema::{Batch, Row, Table};
 use crate::server::AppState;
 use crate::sources::{normalise, verify::verify, Source};
 use crate::spill;
@@ -156,14 +156,26 @@ async fn accept(
         Some(Claim::New(delivery)) => Some(delivery),
         None => None,
     };
-    let delivered = state
-        .destination
-        .deliver(batch.table, table, &batch.rows, deadline)
-        .await;
+    let Batch {
+        table: kind, rows, ..
+    } = batch;
+    let delivered = match &state.group {
+        Some(group) => group.deliver(kind, rows, deadline).await,
+        None => match state
+            .destination
+            .deliver(kind, table, &rows, deadline)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(error) => Err((error, rows)),
+        },
+    };
     accepted.spilled = match (delivered, &state.spill) {
         (Ok(()), _) => false,
-        (Err(error), None) => return Err(error.into()),
-        (Err(error), Some(queue)) => spill_rows(queue, &batch, error).await?,
+        (Err((error, _)), None) => return Err(error.into()),
+        // Rows lost inside the handler cannot be spilled: the sender must send them again.
+        (Err((error, rows)), Some(_)) if rows.len() != accepted.rows => return Err(error.into()),
+        (Err((error, rows)), Some(queue)) => spill_rows(queue, kind, &rows, error).await?,
     };
     if let Some(delivery) = delivery {
         delivery.done();
@@ -174,17 +186,17 @@ async fn accept(
 /// Puts rows the destination refused on the spill queue; if that fails too, the webhook is a 503.
 async fn spill_rows(
     queue: &StorageQueue,
-    batch: &Batch,
+    table: Table,
+    rows: &[Row],
     error: DeliveryError,
 ) -> Result<bool, ApiError> {
-    let spilled =
-        tokio::time::timeout(SPILL_TIMEOUT, spill::spill(queue, batch.table, &batch.rows)).await;
+    let spilled = tokio::time::timeout(SPILL_TIMEOUT, spill::spill(queue, table, rows)).await;
     match spilled {
         Ok(Ok(messages)) => {
             tracing::warn!(
                 queue = queue.name(),
                 messages,
-                rows = batch.rows.len(),
+                rows = rows.len(),
                 error = chain(&error),
                 fix = error.operator_hint().unwrap_or(""),
                 "Delivery failed; rows spilled to the queue for the drain function."

@@ -1,6 +1,7 @@
 //! The one route table: every function in a `*/function.json` folder is served here.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -8,6 +9,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::dedup::Deduplicator;
+use crate::destinations::group::GroupCommit;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::drain::drain;
 use crate::ingest::{ingest, SPILL_TIMEOUT};
@@ -41,7 +43,9 @@ const DEDUP_CAPACITY: usize = 100_000;
 pub struct AppState {
     pub credentials: Credentials,
     pub tables: TableNames,
-    pub destination: Destination,
+    pub destination: Arc<Destination>,
+    /// Coalesces concurrent webhooks per table, when group commit is on.
+    pub group: Option<GroupCommit>,
     pub max_body_bytes: usize,
     pub delivery_timeout: std::time::Duration,
     /// Where rows go when the destination fails, if storage is configured.
@@ -51,6 +55,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Builds the shared state; starts the group-commit tasks, so call it inside the runtime.
     pub fn new(settings: &Settings) -> Self {
         let destination = match &settings.destination {
             DestinationConfig::LogsIngestion(config) => {
@@ -63,7 +68,16 @@ impl AppState {
                 Destination::LocalFile(LocalFile::new(dir.clone()))
             }
         };
+        let destination = Arc::new(destination);
+        let group = (!settings.group_commit.is_zero()).then(|| {
+            GroupCommit::start(
+                Arc::clone(&destination),
+                &settings.tables,
+                settings.group_commit,
+            )
+        });
         AppState {
+            group,
             credentials: settings.credentials.clone(),
             tables: settings.tables.clone(),
             destination,

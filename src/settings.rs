@@ -63,6 +63,8 @@ pub struct Settings {
     pub spill: Option<SpillConfig>,
     /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
     pub dedup_window: std::time::Duration,
+    /// `GROUP_COMMIT_MS`: how long a webhook waits for others to share its request; zero turns it off.
+    pub group_commit: std::time::Duration,
     /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
     pub delivery_timeout: std::time::Duration,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
@@ -107,7 +109,7 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 36] = [
+pub const SETTING_NAMES: [&str; 37] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -139,6 +141,7 @@ pub const SETTING_NAMES: [&str; 36] = [
     "MAX_BODY_BYTES",
     "DELIVERY_TIMEOUT_SECONDS",
     "DEDUP_WINDOW_SECONDS",
+    "GROUP_COMMIT_MS",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__clientId",
@@ -231,6 +234,7 @@ impl Settings {
             spill: spill(vars)?,
             delivery_timeout: delivery_timeout(vars)?,
             dedup_window: dedup_window(vars)?,
+            group_commit: group_commit(vars)?,
             log_filter: log_filter(vars)?,
             notices,
         })
@@ -501,6 +505,30 @@ fn dedup_window(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
                 NAME,
                 format!(
                     "must be a whole number of seconds up to 604800 (0 turns it off), not `{v}`"
+                ),
+            )
+        })
+}
+
+/// 5 ms: short next to a Log Analytics round trip, long enough to gather a burst.
+pub fn default_group_commit() -> std::time::Duration {
+    std::time::Duration::from_millis(5)
+}
+
+fn group_commit(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "GROUP_COMMIT_MS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_group_commit());
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= 1000)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!(
+                    "must be a whole number of milliseconds up to 1000 (0 turns it off), not `{v}`"
                 ),
             )
         })

@@ -51,7 +51,7 @@ impl LocalFile {
         .unwrap_or_else(|join| Err(io::Error::other(join)));
         written.map_err(|source| DeliveryError::Write {
             path: path.display().to_string(),
-            source,
+            source: Arc::new(source),
         })
     }
 }

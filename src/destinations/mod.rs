@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod data_collector;
+pub mod group;
 pub mod local_file;
 pub mod logs_ingestion;
 pub mod retry;
@@ -10,6 +11,8 @@ pub mod retry;
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
 pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
+
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -24,8 +27,9 @@ pub enum Destination {
     LocalFile(LocalFile),
 }
 
-/// Why rows were not delivered. Every variant is answered 503 so the sender retries.
-#[derive(Debug, thiserror::Error)]
+/// Why rows were not delivered. Every variant is answered 503 so the sender retries (or spilled).
+/// Cloneable, so one failed group commit can answer every webhook in the group.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("the destination answered HTTP {status}: {body}")]
     Rejected {
@@ -37,7 +41,7 @@ pub enum DeliveryError {
         hint: Option<String>,
     },
     #[error("the destination could not be reached")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(#[source] Arc<reqwest::Error>),
     #[error("the destination did not accept the rows within the delivery deadline")]
     DeadlineExceeded,
     #[error("no access token for the destination")]
@@ -50,10 +54,23 @@ pub enum DeliveryError {
     Write {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     #[error("could not encode the rows as JSON")]
-    Encode(#[from] serde_json::Error),
+    Encode(#[source] Arc<serde_json::Error>),
+}
+
+impl From<serde_json::Error> for DeliveryError {
+    fn from(error: serde_json::Error) -> Self {
+        DeliveryError::Encode(Arc::new(error))
+    }
+}
+
+impl DeliveryError {
+    /// A request that could not be sent or answered.
+    pub fn unreachable(error: reqwest::Error) -> Self {
+        DeliveryError::Unreachable(Arc::new(error))
+    }
 }
 
 impl DeliveryError {

@@ -170,9 +170,6 @@ async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
     }
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
-    assert_eq!(
-        azure.accepted().len(),
-        5,
-        "every request answered 200 was delivered"
-    );
+    let rows: usize = azure.accepted().iter().map(|post| post.rows.len()).sum();
+    assert_eq!(rows, 10, "every request answered 200 was delivered");
 }

@@ -89,7 +89,7 @@ impl DataCollector {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(DeliveryError::Unreachable)?;
+            .map_err(DeliveryError::unreachable)?;
         let status = response.status();
         if status == StatusCode::OK {
             return Ok(());

@@ -1,5 +1,6 @@
 //! The wire and the batching: URL, bearer token, gzip, 1 MB requests, 413 splitting, status mapping.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::destinations::batch::{self, Encoded, Limits};
 use crate::destinations::retry::retrying;
 use crate::destinations::{error_body, retry_after, DeliveryError};
 use crate::identity::TokenProvider;
-use crate::schema::{Row, Table};
+use crate::schema::{Row, Table, TIME_GENERATED};
 
 pub const API_VERSION: &str = "2023-01-01";
 /// 1 MB per call, counted on the uncompressed JSON to be safe; 64 KB per value.
@@ -71,8 +72,9 @@ impl LogsIngestion {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
         let encoded = batch::encode_all(rows, LIMITS, encode)?;
-        let mut pending: Vec<(Vec<Encoded>, u32)> = batch::chunks(encoded, LIMITS.request_bytes)
-            .into_iter()
+        let mut pending: Vec<(Vec<Encoded>, u32)> = time_buckets(rows, encoded)
+            .into_values()
+            .flat_map(|bucket| batch::chunks(bucket, LIMITS.request_bytes))
             .map(|chunk| (chunk, 0))
             .collect();
         while let Some((chunk, shrinks)) = pending.pop() {
@@ -116,7 +118,7 @@ impl LogsIngestion {
                 .body(body.to_vec())
                 .send()
                 .await
-                .map_err(DeliveryError::Unreachable)?;
+                .map_err(DeliveryError::unreachable)?;
             let status = response.status();
             if status.is_success() {
                 return Ok(Posted::Accepted);
@@ -133,6 +135,26 @@ impl LogsIngestion {
         }
         unreachable!("the second attempt always returns")
     }
+}
+
+/// The API refuses a request whose records span more than 30 minutes of `TimeGenerated`
+/// (`RecordsTimeRangeIsMoreThan30Minutes`), which group commit could otherwise produce:
+/// rows are sorted into 25-minute buckets, and each bucket is sent on its own.
+fn time_buckets(rows: &[Row], encoded: Vec<Encoded>) -> BTreeMap<i64, Vec<Encoded>> {
+    const BUCKET_SECONDS: i64 = 25 * 60;
+    let mut buckets: BTreeMap<i64, Vec<Encoded>> = BTreeMap::new();
+    for row in encoded {
+        let time = rows[row.index]
+            .get(TIME_GENERATED)
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp());
+        buckets
+            .entry(time.div_euclid(BUCKET_SECONDS))
+            .or_default()
+            .push(row);
+    }
+    buckets
 }
 
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
