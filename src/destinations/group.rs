@@ -88,26 +88,50 @@ async fn commit(
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
         let closes = Instant::now() + window;
-        let mut rows = first.rows.len();
-        let mut group = vec![first];
-        while rows < MAX_GROUP_ROWS {
+        let mut group = Group::new(first);
+        // Linger for company, at most `window`...
+        while !group.is_full() {
             match tokio::time::timeout_at(closes, queue.recv()).await {
-                Ok(Some(pending)) => {
-                    rows += pending.rows.len();
-                    group.push(pending);
-                }
+                Ok(Some(pending)) => group.push(pending),
                 Ok(None) | Err(_) => break,
             }
         }
-        let permit = Arc::clone(&in_flight)
-            .acquire_owned()
-            .await
-            .expect("never closed");
+        // ...then keep gathering for as long as every delivery slot is busy.
+        let permit = loop {
+            tokio::select! {
+                permit = Arc::clone(&in_flight).acquire_owned() => break permit.expect("never closed"),
+                Some(pending) = queue.recv(), if !group.is_full() => group.push(pending),
+            }
+        };
         let (destination, name) = (Arc::clone(&destination), name.clone());
         tokio::spawn(async move {
-            deliver_group(&destination, table, &name, group).await;
+            deliver_group(&destination, table, &name, group.pending).await;
             drop(permit);
         });
+    }
+}
+
+/// The webhooks of one outbound request.
+struct Group {
+    pending: Vec<Pending>,
+    rows: usize,
+}
+
+impl Group {
+    fn new(first: Pending) -> Self {
+        Group {
+            rows: first.rows.len(),
+            pending: vec![first],
+        }
+    }
+
+    fn push(&mut self, pending: Pending) {
+        self.rows += pending.rows.len();
+        self.pending.push(pending);
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows >= MAX_GROUP_ROWS
     }
 }
 

@@ -1,0 +1,66 @@
+//! Benchmark helper (not shipped): `bare` reads each body and answers 200, the ceiling of the
+//! HTTP stack; `destination` is a fast fake Log Analytics that answers 200 after `DELAY_MS`.
+//! Both count what they receive at `GET /stats`.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+#[derive(Default)]
+struct Stats {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+async fn receive(
+    body: web::Bytes,
+    stats: web::Data<Stats>,
+    delay: web::Data<Duration>,
+) -> HttpResponse {
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(**delay).await;
+    }
+    HttpResponse::Ok().finish()
+}
+
+async fn report(stats: web::Data<Stats>) -> HttpResponse {
+    let requests = stats.requests.load(Ordering::Relaxed);
+    let bytes = stats.bytes.load(Ordering::Relaxed);
+    HttpResponse::Ok().body(format!("{{\"requests\":{requests},\"bytes\":{bytes}}}"))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let port: u16 = std::env::args()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect("usage: bench_server bare|destination PORT");
+    let delay = match mode.as_str() {
+        "bare" => Duration::ZERO,
+        "destination" => Duration::from_millis(
+            std::env::var("DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ),
+        _ => panic!("usage: bench_server bare|destination PORT"),
+    };
+    let stats = web::Data::new(Stats::default());
+    let delay = web::Data::new(delay);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(stats.clone())
+            .app_data(delay.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+            .route("/stats", web::get().to(report))
+            .default_service(web::to(receive))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}
