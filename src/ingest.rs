@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::dedup::Claim;
 use crate::destinations::DeliveryError;
 use crate::error::{chain, ApiError};
-use crate::schema::{Batch, Row, Table};
+use crate::schema::{Batch, Row, Table, TableName};
 use crate::server::AppState;
 use crate::sources::{normalise, verify::verify, Source};
 use crate::spill;
@@ -92,6 +92,7 @@ pub async fn ingest(
             status,
             latency_ms,
             error = chain(e),
+            fix = e.operator_hint().unwrap_or("see the error"),
             "Webhook not delivered: the destination refused it; an operator must act."
         ),
         Err(ApiError::Delivery(e)) => tracing::warn!(
@@ -159,6 +160,23 @@ async fn accept(
     let Batch {
         table: kind, rows, ..
     } = batch;
+    accepted.spilled = deliver_or_spill(state, kind, table, rows, deadline).await?;
+    if let Some(delivery) = delivery {
+        delivery.done();
+    }
+    Ok(accepted)
+}
+
+/// Delivers the rows (grouped with others when group commit is on); if the destination fails,
+/// spills them. Returns whether they were spilled.
+async fn deliver_or_spill(
+    state: &AppState,
+    kind: Table,
+    table: &TableName,
+    rows: Vec<Row>,
+    deadline: tokio::time::Instant,
+) -> Result<bool, ApiError> {
+    let expected = rows.len();
     let delivered = match &state.group {
         Some(group) => group.deliver(kind, rows, deadline).await,
         None => match state
@@ -170,17 +188,13 @@ async fn accept(
             Err(error) => Err((error, rows)),
         },
     };
-    accepted.spilled = match (delivered, &state.spill) {
-        (Ok(()), _) => false,
-        (Err((error, _)), None) => return Err(error.into()),
+    match (delivered, &state.spill) {
+        (Ok(()), _) => Ok(false),
+        (Err((error, _)), None) => Err(error.into()),
         // Rows lost inside the handler cannot be spilled: the sender must send them again.
-        (Err((error, rows)), Some(_)) if rows.len() != accepted.rows => return Err(error.into()),
-        (Err((error, rows)), Some(queue)) => spill_rows(queue, kind, &rows, error).await?,
-    };
-    if let Some(delivery) = delivery {
-        delivery.done();
+        (Err((error, rows)), Some(_)) if rows.len() != expected => Err(error.into()),
+        (Err((error, rows)), Some(queue)) => spill_rows(queue, kind, &rows, error).await,
     }
-    Ok(accepted)
 }
 
 /// Puts rows the destination refused on the spill queue; if that fails too, the webhook is a 503.

@@ -1,0 +1,263 @@
+//! The Log Analytics tables this handler writes, their columns, and the row model: one source of truth.
+
+mod columns;
+mod row;
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use columns::{AUDITWOLF, AZURE_MONITOR, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE};
+pub use columns::{TRUNCATED, TRUNCATION_MARKER};
+pub use row::{iso8601, Batch, Provenance, Row};
+
+/// A column's type, named as Log Analytics names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    DateTime,
+    Real,
+    Long,
+    Dynamic,
+}
+
+impl ColumnType {
+    /// The type name used in table and DCR stream declarations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::DateTime => "datetime",
+            ColumnType::Real => "real",
+            ColumnType::Long => "long",
+            ColumnType::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// One declared column of a table.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: ColumnType,
+    pub description: &'static str,
+}
+
+/// The column every table carries as `TimeGenerated`: the event's own time.
+pub const TIME_GENERATED: &str = "TimeGenerated";
+/// The event's own time as an ordinary column, kept when Azure replaces `TimeGenerated`.
+pub const EVENT_TIME: &str = "EventTime";
+
+/// The tables this handler writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    SkytapAudit,
+    SkytapUsage,
+    AuditWolf,
+    AzureMonitor,
+    StackState,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::SkytapAudit,
+        Table::SkytapUsage,
+        Table::AuditWolf,
+        Table::AzureMonitor,
+        Table::StackState,
+    ];
+
+    /// The setting that names this table.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Table::SkytapAudit => "SKYTAP_AUDIT_TABLE",
+            Table::SkytapUsage => "SKYTAP_USAGE_TABLE",
+            Table::AuditWolf => "AUDITWOLF_TABLE",
+            Table::AzureMonitor => "AZURE_MONITOR_TABLE",
+            Table::StackState => "STACKSTATE_TABLE",
+        }
+    }
+
+    /// The setting that overrides this table's Logs Ingestion stream (`Custom-<Table>_CL`).
+    pub fn stream_setting(self) -> &'static str {
+        match self {
+            Table::SkytapAudit => "SKYTAP_AUDIT_STREAM",
+            Table::SkytapUsage => "SKYTAP_USAGE_STREAM",
+            Table::AuditWolf => "AUDITWOLF_STREAM",
+            Table::AzureMonitor => "AZURE_MONITOR_STREAM",
+            Table::StackState => "STACKSTATE_STREAM",
+        }
+    }
+
+    /// The table name used when its setting is absent.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Table::SkytapAudit => "SkytapAudit",
+            Table::SkytapUsage => "SkytapUsage",
+            Table::AuditWolf => "AuditWolf",
+            Table::AzureMonitor => "AzureMonitorAlerts",
+            Table::StackState => "StackStateNotifications",
+        }
+    }
+
+    /// Every column of the table, in order, ending with `Truncated` and `RawEvent`.
+    pub fn columns(self) -> impl Iterator<Item = &'static Column> {
+        let own: &'static [Column] = match self {
+            Table::SkytapAudit => &SKYTAP_AUDIT,
+            Table::SkytapUsage => &SKYTAP_USAGE,
+            Table::AuditWolf => &AUDITWOLF,
+            Table::AzureMonitor => &AZURE_MONITOR,
+            Table::StackState => &STACKSTATE,
+        };
+        own.iter().chain([&TRUNCATED, &RAW_EVENT])
+    }
+
+    /// The declared column with this name, if any.
+    pub fn column(self, name: &str) -> Option<&'static Column> {
+        self.columns().find(|c| c.name == name)
+    }
+}
+
+/// The Azure side of the schema: custom tables, DCR stream declarations and data flows, under the
+/// given table names. `handler schema` prints it; the DCR and tables are created from it.
+pub fn declarations(name_of: impl Fn(Table) -> String) -> Value {
+    let mut tables = Map::new();
+    let mut streams = Map::new();
+    let mut flows = Vec::new();
+    for table in Table::ALL {
+        let columns: Vec<Value> = table
+            .columns()
+            .map(|c| serde_json::json!({ "name": c.name, "type": c.kind.as_str() }))
+            .collect();
+        let name = format!("{}_CL", name_of(table));
+        let stream = format!("Custom-{name}");
+        tables.insert(name.clone(), Value::from(columns.clone()));
+        streams.insert(stream.clone(), serde_json::json!({ "columns": columns }));
+        flows.push(serde_json::json!({
+            "streams": [stream],
+            "destinations": ["workspace"],
+            "transformKql": "source",
+            "outputStream": format!("Custom-{name}"),
+        }));
+    }
+    serde_json::json!({ "tables": tables, "streamDeclarations": streams, "dataFlows": flows })
+}
+
+/// A Log Analytics table name: letters, digits and `_`, at most 100 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableName(String);
+
+impl TableName {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if name.is_empty() || name.len() > 100 || !valid_chars {
+            return Err(format!(
+                "`{name}` is not a table name: use 1 to 100 letters, digits or `_`"
+            ));
+        }
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(format!("`{name}` must start with a letter"));
+        }
+        Ok(TableName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn table_names_follow_the_log_type_rules() {
+        assert!(TableName::parse("SkytapAudit").is_ok());
+        assert!(TableName::parse("Audit_2").is_ok());
+        assert!(TableName::parse(&"a".repeat(100)).is_ok());
+        assert!(TableName::parse(&"a".repeat(101)).is_err());
+        assert!(TableName::parse("").is_err());
+        assert!(TableName::parse("bad-name").is_err());
+        assert!(TableName::parse("2Audit").is_err());
+    }
+
+    #[test]
+    fn every_table_has_time_provenance_and_raw_event_columns_with_valid_names() {
+        for table in Table::ALL {
+            let names: Vec<_> = table.columns().map(|c| c.name).collect();
+            for required in [
+                TIME_GENERATED,
+                EVENT_TIME,
+                "ReceivedTime",
+                "Source",
+                "MessageId",
+            ] {
+                assert!(names.contains(&required), "{table:?} lacks {required}");
+            }
+            assert_eq!(names[names.len() - 2..], ["Truncated", "RawEvent"]);
+            let mut unique = names.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{table:?} repeats a column");
+            for name in names {
+                assert!(name.len() <= 45 && name.chars().all(|c| c.is_ascii_alphanumeric()));
+            }
+        }
+    }
+
+    #[test]
+    fn declarations_name_every_table_stream_and_flow() {
+        let d = declarations(|t| t.default_name().to_owned());
+        let columns = &d["streamDeclarations"]["Custom-SkytapAudit_CL"]["columns"];
+        assert_eq!(
+            columns[0],
+            serde_json::json!({"name": "TimeGenerated", "type": "datetime"})
+        );
+        assert_eq!(
+            d["tables"]["StackStateNotifications_CL"]
+                .as_array()
+                .unwrap()
+                .len(),
+            21
+        );
+        assert_eq!(d["dataFlows"].as_array().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_char_boundary_with_a_visible_marker() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Summary", Some(&"é".repeat(1000)))
+            .text("Uri", Some("short"));
+        assert!(row.truncate_fields(100));
+        let summary = row.get("Summary").unwrap().as_str().unwrap();
+        assert!(summary.len() <= 100 && summary.ends_with(TRUNCATION_MARKER));
+        assert_eq!(row.get("Uri").unwrap(), "short");
+        assert_eq!(row.get("Truncated").unwrap(), "Summary");
+        assert!(!row.truncate_fields(100), "a second pass changes nothing");
+    }
+
+    #[test]
+    fn a_row_leaves_out_empty_values_and_can_drop_time_generated() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Severity", None).text("Summary", Some("s"));
+        assert!(row.get("Severity").is_none() && row.get("MessageId").is_none());
+        let text = serde_json::to_string(&row.without(TIME_GENERATED)).unwrap();
+        assert!(!text.contains(TIME_GENERATED) && text.contains("\"Summary\":\"s\""));
+    }
+}

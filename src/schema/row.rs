@@ -1,0 +1,181 @@
+//! The row model: one event's values under a table's declared columns.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use super::{
+    ColumnType, Table, EVENT_TIME, RAW_EVENT, TIME_GENERATED, TRUNCATED, TRUNCATION_MARKER,
+};
+
+/// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects.
+pub fn iso8601(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// One row of one table. Only declared columns can be set; empty values are left out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    table: Table,
+    values: Map<String, Value>,
+}
+
+impl Row {
+    /// Starts a row with the time and provenance columns every table has.
+    pub fn new(table: Table, provenance: &Provenance, event_time: DateTime<Utc>) -> Self {
+        let mut row = Row {
+            table,
+            values: Map::new(),
+        };
+        row.time(TIME_GENERATED, Some(event_time));
+        row.time(EVENT_TIME, Some(event_time));
+        row.time("ReceivedTime", Some(provenance.received));
+        row.text("Source", Some(provenance.source));
+        row.text("MessageId", provenance.message_id.as_deref());
+        row
+    }
+
+    /// Rebuilds a row from stored values (a spilled message); undeclared columns are dropped.
+    pub fn from_values(table: Table, mut values: Map<String, Value>) -> Self {
+        values.retain(|name, _| table.column(name).is_some());
+        Row { table, values }
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// Sets a `string` column.
+    pub fn text(&mut self, column: &'static str, value: Option<&str>) -> &mut Self {
+        self.set(column, ColumnType::String, value.map(Value::from))
+    }
+
+    /// Sets a `datetime` column.
+    pub fn time(&mut self, column: &'static str, value: Option<DateTime<Utc>>) -> &mut Self {
+        self.set(
+            column,
+            ColumnType::DateTime,
+            value.map(|t| iso8601(t).into()),
+        )
+    }
+
+    /// Sets a `real` column.
+    pub fn real(&mut self, column: &'static str, value: Option<f64>) -> &mut Self {
+        self.set(column, ColumnType::Real, value.map(Value::from))
+    }
+
+    /// Sets a `long` column.
+    pub fn long(&mut self, column: &'static str, value: Option<i64>) -> &mut Self {
+        self.set(column, ColumnType::Long, value.map(Value::from))
+    }
+
+    /// Sets a `dynamic` column to a JSON value.
+    pub fn dynamic(&mut self, column: &'static str, value: Option<&Value>) -> &mut Self {
+        self.set(column, ColumnType::Dynamic, value.cloned())
+    }
+
+    /// Sets `RawEvent` to the event's complete JSON text.
+    pub fn raw_event(&mut self, event: &Value) -> &mut Self {
+        self.set(
+            RAW_EVENT.name,
+            ColumnType::String,
+            Some(Value::from(event.to_string())),
+        )
+    }
+
+    fn set(&mut self, column: &'static str, kind: ColumnType, value: Option<Value>) -> &mut Self {
+        debug_assert_eq!(
+            self.table.column(column).map(|c| c.kind),
+            Some(kind),
+            "{column} is not a {kind:?} column of {:?}",
+            self.table
+        );
+        match value {
+            Some(Value::Null) | None => self.values.remove(column),
+            Some(value) => self.values.insert(column.to_owned(), value),
+        };
+        self
+    }
+
+    /// The value of a column, if set.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.values.get(column)
+    }
+
+    /// The row's columns and values.
+    pub fn values(&self) -> &Map<String, Value> {
+        &self.values
+    }
+
+    /// Shortens every value whose JSON text is longer than `max_bytes`, marking each cut with
+    /// [`TRUNCATION_MARKER`] and naming it in the `Truncated` column. Returns whether anything changed.
+    pub fn truncate_fields(&mut self, max_bytes: usize) -> bool {
+        let mut cut = Vec::new();
+        for (name, value) in self.values.iter_mut() {
+            let text = match value {
+                Value::String(text) if text.len() > max_bytes => std::mem::take(text),
+                Value::Array(_) | Value::Object(_) if value.to_string().len() > max_bytes => {
+                    value.to_string()
+                }
+                _ => continue,
+            };
+            let keep = text.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
+            *value = Value::String(format!("{}{TRUNCATION_MARKER}", &text[..keep]));
+            cut.push(name.clone());
+        }
+        if cut.is_empty() {
+            return false;
+        }
+        if let Some(Value::String(earlier)) = self.values.get(TRUNCATED.name) {
+            cut.extend(earlier.split(',').map(str::to_owned));
+        }
+        cut.sort();
+        cut.dedup();
+        self.values
+            .insert(TRUNCATED.name.to_owned(), Value::String(cut.join(",")));
+        true
+    }
+
+    /// Serialises the row without one column (the Data Collector API reserves `TimeGenerated`).
+    pub fn without(&self, column: &'static str) -> impl Serialize + '_ {
+        RowWithout { row: self, column }
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.values.serialize(serializer)
+    }
+}
+
+struct RowWithout<'a> {
+    row: &'a Row,
+    column: &'static str,
+}
+
+impl Serialize for RowWithout<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.row.values.iter().filter(|(k, _)| *k != self.column) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Where a row came from: the same for every row of one webhook.
+#[derive(Clone, Debug)]
+pub struct Provenance {
+    pub source: &'static str,
+    pub message_id: Option<String>,
+    pub received: DateTime<Utc>,
+}
+
+/// The rows one webhook produced, all for one table.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub table: Table,
+    pub rows: Vec<Row>,
+    /// What identifies this webhook when the sender repeats it (see `dedup`).
+    pub key: String,
+}

@@ -1,0 +1,203 @@
+//! The Azure side of the settings: which destination, which credential, which spill queue.
+
+use reqwest::Url;
+use secrecy::SecretString;
+
+use std::path::PathBuf;
+
+use super::{
+    default_sink_dir, invalid, DestinationConfig, SettingsError, SpillConfig, TableNames, Vars,
+};
+use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
+use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
+use crate::identity::Credential;
+use crate::schema::Table;
+use crate::spill::DEFAULT_QUEUE;
+use crate::storage_queue::QueueServiceConfig;
+
+pub(super) fn destination(
+    vars: &Vars,
+    tables: &TableNames,
+    notices: &mut Vec<String>,
+) -> Result<DestinationConfig, SettingsError> {
+    let data_collector = data_collector(vars)?;
+    let Some(logs_ingestion) = logs_ingestion(vars, tables)? else {
+        return Ok(data_collector);
+    };
+    if matches!(data_collector, DestinationConfig::DataCollector(_)) {
+        notices.push(
+            "LOGS_INGESTION_ENDPOINT is set, so rows go to the Logs Ingestion API; \
+             LOG_ANALYTICS_WORKSPACE_ID and LOG_ANALYTICS_SHARED_KEY are ignored"
+                .into(),
+        );
+    }
+    Ok(DestinationConfig::LogsIngestion(Box::new(logs_ingestion)))
+}
+
+fn logs_ingestion(
+    vars: &Vars,
+    tables: &TableNames,
+) -> Result<Option<LogsIngestionConfig>, SettingsError> {
+    const ENDPOINT: &str = "LOGS_INGESTION_ENDPOINT";
+    const DCR: &str = "LOGS_INGESTION_DCR_ID";
+    let (endpoint, dcr) = match (vars.get(ENDPOINT)?, vars.get(DCR)?) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(invalid(DCR, format!("must be set when {ENDPOINT} is"))),
+        (None, Some(_)) => return Err(invalid(ENDPOINT, format!("must be set when {DCR} is"))),
+        (Some(endpoint), Some(dcr)) => (endpoint, dcr),
+    };
+    let mut streams = std::collections::HashMap::new();
+    for table in Table::ALL {
+        let default = format!("Custom-{}_CL", tables.name(table));
+        let stream = vars
+            .get(table.stream_setting())?
+            .map_or(default, str::to_owned);
+        streams.insert(table, stream);
+    }
+    Ok(Some(LogsIngestionConfig {
+        endpoint: http_url(ENDPOINT, endpoint)?,
+        dcr_id: DcrId::parse(dcr).map_err(|e| invalid(DCR, e))?,
+        streams,
+        credential: credential(vars)?,
+        audience: vars
+            .get("LOGS_INGESTION_AUDIENCE")?
+            .map_or_else(default_audience, str::to_owned),
+    }))
+}
+
+/// A client secret when one is given, else the managed identity the platform exposes.
+fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
+    let client_id = vars.get("AZURE_CLIENT_ID")?.map(str::to_owned);
+    if let Some(secret) = vars.get("AZURE_CLIENT_SECRET")? {
+        let required = |name: &str| {
+            vars.get(name)?
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(name, "must be set when AZURE_CLIENT_SECRET is"))
+        };
+        const AUTHORITY: &str = "AZURE_AUTHORITY_HOST";
+        let authority = vars
+            .get(AUTHORITY)?
+            .unwrap_or("https://login.microsoftonline.com");
+        let authority = http_url(AUTHORITY, authority)?;
+        if authority.scheme() != "https" && !is_loopback(&authority) {
+            return Err(invalid(AUTHORITY, "must use https"));
+        }
+        return Ok(Credential::ClientSecret {
+            authority,
+            tenant_id: required("AZURE_TENANT_ID")?,
+            client_id: required("AZURE_CLIENT_ID")?,
+            secret: SecretString::from(secret.to_owned()),
+        });
+    }
+    managed_identity(vars, client_id)?.ok_or_else(|| {
+        invalid(
+            "LOGS_INGESTION_ENDPOINT",
+            "is set but no credential is available: enable the Function App's managed identity \
+             (the platform then sets IDENTITY_ENDPOINT and IDENTITY_HEADER) or set AZURE_TENANT_ID, \
+             AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+        )
+    })
+}
+
+/// The Functions host's own storage connection: a connection string, or identity-based.
+pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
+    const CONNECTION: &str = "AzureWebJobsStorage";
+    const SERVICE_URI: &str = "AzureWebJobsStorage__queueServiceUri";
+    let service = if let Some(connection) = vars.get(CONNECTION)? {
+        QueueServiceConfig::from_connection_string(connection)
+            .map_err(|e| invalid(CONNECTION, e))?
+    } else if let Some(uri) = vars.get(SERVICE_URI)? {
+        let client_id = vars
+            .get("AzureWebJobsStorage__clientId")?
+            .map(str::to_owned);
+        let credential = managed_identity(vars, client_id)?.ok_or_else(|| {
+            invalid(
+                SERVICE_URI,
+                "needs the Function App's managed identity (IDENTITY_ENDPOINT is not set)",
+            )
+        })?;
+        QueueServiceConfig::with_identity(uri, credential).map_err(|e| invalid(SERVICE_URI, e))?
+    } else {
+        return Ok(None);
+    };
+    const QUEUE: &str = "SPILL_QUEUE";
+    let queue = vars.get(QUEUE)?.unwrap_or(DEFAULT_QUEUE);
+    let valid = (3..=63).contains(&queue.len())
+        && queue
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !queue.starts_with('-')
+        && !queue.ends_with('-')
+        && !queue.contains("--");
+    if !valid {
+        return Err(invalid(QUEUE, format!("`{queue}` is not a queue name: 3 to 63 lower-case letters, digits and single hyphens")));
+    }
+    Ok(Some(SpillConfig {
+        service,
+        queue: queue.to_owned(),
+    }))
+}
+
+/// The managed identity the platform exposes, if any.
+fn managed_identity(
+    vars: &Vars,
+    client_id: Option<String>,
+) -> Result<Option<Credential>, SettingsError> {
+    match (vars.get("IDENTITY_ENDPOINT")?, vars.get("IDENTITY_HEADER")?) {
+        (Some(endpoint), Some(header)) => Ok(Some(Credential::ManagedIdentity {
+            endpoint: http_url("IDENTITY_ENDPOINT", endpoint)?,
+            header: SecretString::from(header.to_owned()),
+            client_id,
+        })),
+        (Some(_), None) => Err(invalid(
+            "IDENTITY_HEADER",
+            "must be set when IDENTITY_ENDPOINT is",
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Loopback hosts may use plain http: that is how tests fake Entra ID.
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An absolute http(s) URL.
+fn http_url(name: &str, value: &str) -> Result<Url, SettingsError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| invalid(name, format!("must be an http(s) URL, not `{value}`")))
+}
+
+fn data_collector(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
+    const WORKSPACE: &str = "LOG_ANALYTICS_WORKSPACE_ID";
+    const KEY: &str = "LOG_ANALYTICS_SHARED_KEY";
+    const ENDPOINT: &str = "LOG_ANALYTICS_ENDPOINT";
+    let (workspace, key) = match (vars.get(WORKSPACE)?, vars.get(KEY)?) {
+        (None, None) => {
+            let dir = vars.get("LOCAL_SINK_DIR")?.map(PathBuf::from);
+            return Ok(DestinationConfig::LocalFile(
+                dir.unwrap_or_else(default_sink_dir),
+            ));
+        }
+        (Some(_), None) => return Err(invalid(KEY, format!("must be set when {WORKSPACE} is"))),
+        (None, Some(_)) => return Err(invalid(WORKSPACE, format!("must be set when {KEY} is"))),
+        (Some(workspace), Some(key)) => (workspace, key),
+    };
+    let workspace_id = WorkspaceId::parse(workspace).map_err(|e| invalid(WORKSPACE, e))?;
+    let shared_key = SharedKey::parse(key).map_err(|e| invalid(KEY, e))?;
+    let endpoint = match vars.get(ENDPOINT)? {
+        None => DataCollectorConfig::default_endpoint(&workspace_id),
+        Some(v) => http_url(ENDPOINT, v)?,
+    };
+    Ok(DestinationConfig::DataCollector(DataCollectorConfig {
+        workspace_id,
+        shared_key,
+        endpoint,
+    }))
+}

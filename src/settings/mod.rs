@@ -1,0 +1,295 @@
+//! Typed settings, read once at startup from the environment, then `local.settings.json`.
+
+mod azure;
+#[cfg(test)]
+mod tests;
+mod vars;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tracing_subscriber::filter::Targets;
+
+pub use vars::Vars;
+
+use crate::destinations::data_collector::DataCollectorConfig;
+use crate::destinations::logs_ingestion::LogsIngestionConfig;
+use crate::schema::{Table, TableName};
+use crate::sources::{Credentials, Secrets};
+use crate::storage_queue::QueueServiceConfig;
+
+/// The file `func start` reads; the binary reads its `Values` too when run on its own.
+pub const LOCAL_SETTINGS_FILE: &str = "local.settings.json";
+
+/// A setting that is missing or wrong; the process stops with this message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("setting {setting} {problem}")]
+pub struct SettingsError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn invalid(setting: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting: setting.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Where rows are delivered.
+#[derive(Clone, Debug)]
+pub enum DestinationConfig {
+    /// `LOGS_INGESTION_ENDPOINT` and `LOGS_INGESTION_DCR_ID` are set (wins over the Data Collector).
+    LogsIngestion(Box<LogsIngestionConfig>),
+    /// `LOG_ANALYTICS_WORKSPACE_ID` and `LOG_ANALYTICS_SHARED_KEY` are set.
+    DataCollector(DataCollectorConfig),
+    /// No Azure destination: JSON Lines files under `LOCAL_SINK_DIR`.
+    LocalFile(PathBuf),
+}
+
+/// Everything the handler is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`: set by the Functions host; 7071 when run alone.
+    pub port: u16,
+    /// Data Collector when its settings are present, else local files.
+    pub destination: DestinationConfig,
+    /// `AUDITWOLF_SECRETS`, `STACKSTATE_TOKENS`, `AZURE_MONITOR_TOKENS`, `SKYTAP_TOKENS`.
+    pub credentials: Credentials,
+    /// `SKYTAP_AUDIT_TABLE` and the other table names.
+    pub tables: TableNames,
+    /// `MAX_BODY_BYTES`: larger requests are answered 413.
+    pub max_body_bytes: usize,
+    /// `AzureWebJobsStorage` (or `AzureWebJobsStorage__queueServiceUri`) and `SPILL_QUEUE`:
+    /// where rows go when the destination fails; `None` = answer 503 instead.
+    pub spill: Option<SpillConfig>,
+    /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
+    pub dedup_window: std::time::Duration,
+    /// `GROUP_COMMIT_MS`: how long a webhook waits for others to share its request; zero turns it off.
+    pub group_commit: std::time::Duration,
+    /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
+    pub delivery_timeout: std::time::Duration,
+    /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
+    pub log_filter: Targets,
+    /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
+    pub notices: Vec<String>,
+}
+
+/// The Storage queue that keeps rows through a destination outage.
+#[derive(Clone, Debug)]
+pub struct SpillConfig {
+    pub service: QueueServiceConfig,
+    pub queue: String,
+}
+
+/// The port `func start` uses, so local URLs are the same with and without the host.
+pub fn default_port() -> u16 {
+    7071
+}
+
+/// Where local rows go when no Azure destination is set.
+pub fn default_sink_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+/// 4 MiB: well above an Azure common-schema alert (256 KB) and a large Skytap batch.
+pub fn default_max_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
+/// The Functions host refuses requests over 100 MB, so a larger limit would never apply.
+const MAX_BODY_CEILING: usize = 104_857_600;
+
+/// The configured name of each table.
+#[derive(Clone, Debug)]
+pub struct TableNames(HashMap<Table, TableName>);
+
+impl TableNames {
+    pub fn name(&self, table: Table) -> &TableName {
+        &self.0[&table]
+    }
+}
+
+/// Every setting the handler reads (the README documents each; infrastructure must set only these).
+pub const SETTING_NAMES: [&str; 37] = [
+    "FUNCTIONS_CUSTOMHANDLER_PORT",
+    "LOGS_INGESTION_ENDPOINT",
+    "LOGS_INGESTION_DCR_ID",
+    "LOGS_INGESTION_AUDIENCE",
+    "SKYTAP_AUDIT_STREAM",
+    "SKYTAP_USAGE_STREAM",
+    "AUDITWOLF_STREAM",
+    "AZURE_MONITOR_STREAM",
+    "STACKSTATE_STREAM",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+    "LOG_ANALYTICS_WORKSPACE_ID",
+    "LOG_ANALYTICS_SHARED_KEY",
+    "LOG_ANALYTICS_ENDPOINT",
+    "LOCAL_SINK_DIR",
+    "AUDITWOLF_SECRETS",
+    "STACKSTATE_TOKENS",
+    "AZURE_MONITOR_TOKENS",
+    "SKYTAP_TOKENS",
+    "SKYTAP_AUDIT_TABLE",
+    "SKYTAP_USAGE_TABLE",
+    "AUDITWOLF_TABLE",
+    "AZURE_MONITOR_TABLE",
+    "STACKSTATE_TABLE",
+    "MAX_BODY_BYTES",
+    "DELIVERY_TIMEOUT_SECONDS",
+    "DEDUP_WINDOW_SECONDS",
+    "GROUP_COMMIT_MS",
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__clientId",
+    "SPILL_QUEUE",
+    "RUST_LOG",
+];
+
+impl Settings {
+    /// Reads and validates every setting; the first problem found is returned.
+    pub fn from_vars(vars: &Vars) -> Result<Self, SettingsError> {
+        let tables = table_names(vars)?;
+        let mut notices = Vec::new();
+        Ok(Settings {
+            port: parse_port(vars)?,
+            destination: azure::destination(vars, &tables, &mut notices)?,
+            credentials: Credentials {
+                auditwolf: secrets(vars, "AUDITWOLF_SECRETS")?,
+                stackstate: secrets(vars, "STACKSTATE_TOKENS")?,
+                azure_monitor: secrets(vars, "AZURE_MONITOR_TOKENS")?,
+                skytap: secrets(vars, "SKYTAP_TOKENS")?,
+            },
+            tables,
+            max_body_bytes: max_body_bytes(vars)?,
+            spill: azure::spill(vars)?,
+            delivery_timeout: delivery_timeout(vars)?,
+            dedup_window: dedup_window(vars)?,
+            group_commit: group_commit(vars)?,
+            log_filter: log_filter(vars)?,
+            notices,
+        })
+    }
+}
+
+fn parse_port(vars: &Vars) -> Result<u16, SettingsError> {
+    const NAME: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+    match vars.get(NAME)? {
+        None => Ok(default_port()),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid(NAME, format!("must be a port number, not `{v}`"))),
+    }
+}
+
+fn secrets(vars: &Vars, name: &str) -> Result<Option<Secrets>, SettingsError> {
+    Ok(vars.get(name)?.and_then(Secrets::parse_list))
+}
+
+fn table_names(vars: &Vars) -> Result<TableNames, SettingsError> {
+    let mut names = HashMap::new();
+    for table in Table::ALL {
+        let name = vars.get(table.setting())?.unwrap_or(table.default_name());
+        let name = TableName::parse(name).map_err(|e| invalid(table.setting(), e))?;
+        names.insert(table, name);
+    }
+    Ok(TableNames(names))
+}
+
+fn max_body_bytes(vars: &Vars) -> Result<usize, SettingsError> {
+    const NAME: &str = "MAX_BODY_BYTES";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_max_body_bytes());
+    };
+    v.parse()
+        .ok()
+        .filter(|n| (1024..=MAX_BODY_CEILING).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!("must be a number of bytes from 1024 to {MAX_BODY_CEILING}, not `{v}`"),
+            )
+        })
+}
+
+/// 8 s: within Azure action groups' and AuditWolf's (15 s) timeouts, with time left to spill.
+pub fn default_delivery_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(8)
+}
+
+fn delivery_timeout(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "DELIVERY_TIMEOUT_SECONDS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_delivery_timeout());
+    };
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=200.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| invalid(NAME, format!("must be a number of seconds from 0.1 to 200 (under the 230 s HTTP limit), not `{v}`")))
+}
+
+/// One hour: longer than any sender's retry schedule (Skytap retries for six hours, but a
+/// message it retries that long was never answered 2xx, so it was never remembered).
+pub fn default_dedup_window() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
+
+fn dedup_window(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "DEDUP_WINDOW_SECONDS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_dedup_window());
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|s| *s <= 7 * 24 * 3600)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!(
+                    "must be a whole number of seconds up to 604800 (0 turns it off), not `{v}`"
+                ),
+            )
+        })
+}
+
+/// 5 ms: short next to a Log Analytics round trip, long enough to gather a burst.
+pub fn default_group_commit() -> std::time::Duration {
+    std::time::Duration::from_millis(5)
+}
+
+fn group_commit(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
+    const NAME: &str = "GROUP_COMMIT_MS";
+    let Some(v) = vars.get(NAME)? else {
+        return Ok(default_group_commit());
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= 1000)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| {
+            invalid(
+                NAME,
+                format!(
+                    "must be a whole number of milliseconds up to 1000 (0 turns it off), not `{v}`"
+                ),
+            )
+        })
+}
+
+fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {
+    const NAME: &str = "RUST_LOG";
+    let value = vars.get(NAME)?.unwrap_or("info");
+    value.parse().map_err(|e| {
+        invalid(
+            NAME,
+            format!("is not a log filter like `info` or `warn,webhook_ingest=debug`: {e}"),
+        )
+    })
+}

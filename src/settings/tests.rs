@@ -1,0 +1,287 @@
+//! Unit tests of the settings.
+
+use super::*;
+use std::path::Path;
+
+use crate::identity::Credential;
+
+fn vars(pairs: &[(&str, &str)]) -> Vars {
+    Vars::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn error(pairs: &[(&str, &str)]) -> SettingsError {
+    Settings::from_vars(&vars(pairs)).unwrap_err()
+}
+
+const LI: [(&str, &str); 2] = [
+    (
+        "LOGS_INGESTION_ENDPOINT",
+        "https://dcr.eastus-1.ingest.monitor.azure.com",
+    ),
+    (
+        "LOGS_INGESTION_DCR_ID",
+        "dcr-000a00a000a00000a000000aa000a0aa",
+    ),
+];
+
+#[test]
+fn setting_names_lists_exactly_the_settings_read() {
+    let runs = [
+        vars(&[]),
+        vars(&[
+            (
+                "LOG_ANALYTICS_WORKSPACE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
+            ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+        ]),
+        vars(&[
+            LI[0],
+            LI[1],
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+            ("IDENTITY_HEADER", "h"),
+        ]),
+        vars(&[
+            LI[0],
+            LI[1],
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]),
+        vars(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]),
+        vars(&[
+            (
+                "AzureWebJobsStorage__queueServiceUri",
+                "https://acct.queue.core.windows.net",
+            ),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+            ("IDENTITY_HEADER", "h"),
+        ]),
+    ];
+    let mut read = std::collections::BTreeSet::new();
+    for run in runs {
+        Settings::from_vars(&run).unwrap();
+        read.extend(run.read.into_inner());
+    }
+    let listed: std::collections::BTreeSet<String> =
+        SETTING_NAMES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(read, listed);
+}
+
+#[test]
+fn logs_ingestion_wins_over_the_data_collector_and_says_so() {
+    let settings = Settings::from_vars(&vars(&[
+        LI[0],
+        LI[1],
+        ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+        ("IDENTITY_HEADER", "h"),
+        ("AZURE_CLIENT_ID", "uami"),
+        (
+            "LOG_ANALYTICS_WORKSPACE_ID",
+            "11111111-2222-3333-4444-555555555555",
+        ),
+        ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+        ("STACKSTATE_TABLE", "Notes"),
+        ("AUDITWOLF_STREAM", "Custom-WolfRaw"),
+    ]))
+    .unwrap();
+    let DestinationConfig::LogsIngestion(config) = settings.destination else {
+        panic!("expected the Logs Ingestion API");
+    };
+    assert_eq!(config.stream(Table::StackState), "Custom-Notes_CL");
+    assert_eq!(config.stream(Table::AuditWolf), "Custom-WolfRaw");
+    assert_eq!(config.audience, "https://monitor.azure.com");
+    assert!(
+        matches!(config.credential, Credential::ManagedIdentity { client_id: Some(ref id), .. } if id == "uami")
+    );
+    assert_eq!(settings.notices.len(), 1);
+}
+
+#[test]
+fn logs_ingestion_without_a_credential_or_with_a_bad_one_names_the_setting() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[], "LOGS_INGESTION_ENDPOINT"),
+        (
+            &[("AZURE_CLIENT_SECRET", "s"), ("AZURE_CLIENT_ID", "c")],
+            "AZURE_TENANT_ID",
+        ),
+        (
+            &[
+                ("AZURE_CLIENT_SECRET", "s"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_TENANT_ID", "t"),
+                ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+            ],
+            "AZURE_AUTHORITY_HOST",
+        ),
+        (
+            &[("IDENTITY_ENDPOINT", "http://localhost/msi")],
+            "IDENTITY_HEADER",
+        ),
+    ];
+    for (extra, setting) in cases {
+        let mut pairs = LI.to_vec();
+        pairs.extend_from_slice(extra);
+        assert_eq!(error(&pairs).setting, setting, "{extra:?}");
+    }
+    assert_eq!(error(&[LI[0]]).setting, "LOGS_INGESTION_DCR_ID");
+    assert_eq!(
+        error(&[LI[0], ("LOGS_INGESTION_DCR_ID", "my-dcr")]).setting,
+        "LOGS_INGESTION_DCR_ID"
+    );
+}
+
+#[test]
+fn storage_settings_turn_the_spill_on() {
+    let settings = Settings::from_vars(&vars(&[(
+        "AzureWebJobsStorage",
+        "UseDevelopmentStorage=true",
+    )]))
+    .unwrap();
+    assert_eq!(settings.spill.unwrap().queue, "webhook-spill");
+    assert!(Settings::from_vars(&vars(&[])).unwrap().spill.is_none());
+    let bad = [
+        ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+        ("SPILL_QUEUE", "Bad_Queue"),
+    ];
+    assert_eq!(error(&bad).setting, "SPILL_QUEUE");
+    let no_identity = [(
+        "AzureWebJobsStorage__queueServiceUri",
+        "https://acct.queue.core.windows.net",
+    )];
+    assert_eq!(
+        error(&no_identity).setting,
+        "AzureWebJobsStorage__queueServiceUri"
+    );
+}
+
+#[test]
+fn no_settings_means_local_files_on_port_7071() {
+    let settings = Settings::from_vars(&vars(&[])).unwrap();
+    assert_eq!(settings.port, 7071);
+    assert!(
+        matches!(settings.destination, DestinationConfig::LocalFile(ref d) if d == Path::new("./data"))
+    );
+    assert_eq!(
+        settings.tables.name(Table::AzureMonitor).as_str(),
+        "AzureMonitorAlerts"
+    );
+    assert!(settings.credentials.auditwolf.is_none());
+}
+
+#[test]
+fn empty_values_count_as_unset() {
+    let settings = Settings::from_vars(&vars(&[
+        ("LOG_ANALYTICS_WORKSPACE_ID", " "),
+        ("AUDITWOLF_SECRETS", ","),
+    ]))
+    .unwrap();
+    assert!(matches!(
+        settings.destination,
+        DestinationConfig::LocalFile(_)
+    ));
+    assert!(settings.credentials.auditwolf.is_none());
+}
+
+#[test]
+fn workspace_and_key_select_the_data_collector_with_its_default_endpoint() {
+    let settings = Settings::from_vars(&vars(&[
+        (
+            "LOG_ANALYTICS_WORKSPACE_ID",
+            "11111111-2222-3333-4444-555555555555",
+        ),
+        ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+    ]))
+    .unwrap();
+    let DestinationConfig::DataCollector(config) = settings.destination else {
+        panic!("expected the Data Collector");
+    };
+    assert_eq!(
+        config.endpoint.as_str(),
+        "https://11111111-2222-3333-4444-555555555555.ods.opinsights.azure.com/"
+    );
+}
+
+#[test]
+fn invalid_settings_name_the_setting() {
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (
+            &[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")],
+            "FUNCTIONS_CUSTOMHANDLER_PORT",
+        ),
+        (
+            &[(
+                "LOG_ANALYTICS_WORKSPACE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            )],
+            "LOG_ANALYTICS_SHARED_KEY",
+        ),
+        (
+            &[
+                ("LOG_ANALYTICS_WORKSPACE_ID", "ws"),
+                ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+            ],
+            "LOG_ANALYTICS_WORKSPACE_ID",
+        ),
+        (
+            &[("SKYTAP_USAGE_TABLE", "usage-table")],
+            "SKYTAP_USAGE_TABLE",
+        ),
+        (&[("MAX_BODY_BYTES", "10")], "MAX_BODY_BYTES"),
+        (
+            &[
+                (
+                    "LOG_ANALYTICS_WORKSPACE_ID",
+                    "11111111-2222-3333-4444-555555555555",
+                ),
+                ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+                ("LOG_ANALYTICS_ENDPOINT", "ftp://x"),
+            ],
+            "LOG_ANALYTICS_ENDPOINT",
+        ),
+        (
+            &[(
+                "AUDITWOLF_SECRETS",
+                "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)",
+            )],
+            "AUDITWOLF_SECRETS",
+        ),
+    ];
+    for (pairs, setting) in cases {
+        assert_eq!(error(pairs).setting, setting);
+    }
+}
+
+#[test]
+fn a_bad_shared_key_is_named_without_printing_it() {
+    let e = error(&[
+        (
+            "LOG_ANALYTICS_WORKSPACE_ID",
+            "11111111-2222-3333-4444-555555555555",
+        ),
+        ("LOG_ANALYTICS_SHARED_KEY", "sup3r-secret!"),
+    ]);
+    assert_eq!(e.setting, "LOG_ANALYTICS_SHARED_KEY");
+    assert!(!e.to_string().contains("sup3r-secret"));
+}
+
+#[test]
+fn local_settings_values_are_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(LOCAL_SETTINGS_FILE);
+    std::fs::write(
+        &file,
+        r#"{"IsEncrypted": false, "Values": {"SKYTAP_AUDIT_TABLE": "FromFile", "PATH": "file"}}"#,
+    )
+    .unwrap();
+    let vars = Vars::from_env_and_file(&file).unwrap();
+    assert_eq!(vars.get("SKYTAP_AUDIT_TABLE").unwrap(), Some("FromFile"));
+    assert_ne!(vars.get("PATH").unwrap(), Some("file"));
+    let missing = Vars::from_env_and_file(&dir.path().join("none.json")).unwrap();
+    assert_eq!(missing.get("SKYTAP_AUDIT_TABLE").unwrap(), None);
+}
