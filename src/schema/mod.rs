@@ -22,7 +22,7 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    /// The type name used in table and DCR stream declarations.
+    /// The type name in DCR stream declarations (and KQL).
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnType::String => "string",
@@ -30,6 +30,14 @@ impl ColumnType {
             ColumnType::Real => "real",
             ColumnType::Long => "long",
             ColumnType::Dynamic => "dynamic",
+        }
+    }
+
+    /// The type name in the workspace Tables API, which spells `dateTime` in camel case.
+    pub fn table_api_name(self) -> &'static str {
+        match self {
+            ColumnType::DateTime => "dateTime",
+            other => other.as_str(),
         }
     }
 }
@@ -124,14 +132,24 @@ pub fn declarations(name_of: impl Fn(Table) -> String) -> Value {
     let mut streams = Map::new();
     let mut flows = Vec::new();
     for table in Table::ALL {
-        let columns: Vec<Value> = table
+        let stream_columns: Vec<Value> = table
             .columns()
             .map(|c| serde_json::json!({ "name": c.name, "type": c.kind.as_str() }))
             .collect();
+        let table_columns: Vec<Value> = table
+            .columns()
+            .map(|c| {
+                let description = c.description.replace('`', "");
+                serde_json::json!({ "name": c.name, "type": c.kind.table_api_name(), "description": description })
+            })
+            .collect();
         let name = format!("{}_CL", name_of(table));
         let stream = format!("Custom-{name}");
-        tables.insert(name.clone(), Value::from(columns.clone()));
-        streams.insert(stream.clone(), serde_json::json!({ "columns": columns }));
+        tables.insert(name.clone(), Value::from(table_columns));
+        streams.insert(
+            stream.clone(),
+            serde_json::json!({ "columns": stream_columns }),
+        );
         flows.push(serde_json::json!({
             "streams": [stream],
             "destinations": ["workspace"],

@@ -106,7 +106,7 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
     let service = if let Some(connection) = vars.get(CONNECTION)? {
         QueueServiceConfig::from_connection_string(connection)
             .map_err(|e| invalid(CONNECTION, e))?
-    } else if let Some(uri) = vars.get(SERVICE_URI)? {
+    } else if let Some(uri) = identity_queue_uri(vars)? {
         let client_id = vars
             .get("AzureWebJobsStorage__clientId")?
             .map(str::to_owned);
@@ -116,7 +116,7 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
                 "needs the Function App's managed identity (IDENTITY_ENDPOINT is not set)",
             )
         })?;
-        QueueServiceConfig::with_identity(uri, credential).map_err(|e| invalid(SERVICE_URI, e))?
+        QueueServiceConfig::with_identity(&uri, credential).map_err(|e| invalid(SERVICE_URI, e))?
     } else {
         return Ok(None);
     };
@@ -136,6 +136,17 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
         service,
         queue: queue.to_owned(),
     }))
+}
+
+/// `AzureWebJobsStorage__queueServiceUri`, or the public-cloud URI of `AzureWebJobsStorage__accountName`
+/// (how Flex Consumption apps name identity-based host storage).
+fn identity_queue_uri(vars: &Vars) -> Result<Option<String>, SettingsError> {
+    if let Some(uri) = vars.get("AzureWebJobsStorage__queueServiceUri")? {
+        return Ok(Some(uri.to_owned()));
+    }
+    Ok(vars
+        .get("AzureWebJobsStorage__accountName")?
+        .map(|account| format!("https://{account}.queue.core.windows.net")))
 }
 
 /// The managed identity the platform exposes, if any.

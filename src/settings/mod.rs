@@ -111,7 +111,7 @@ impl TableNames {
 }
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 37] = [
+pub const SETTING_NAMES: [&str; 38] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -146,6 +146,7 @@ pub const SETTING_NAMES: [&str; 37] = [
     "GROUP_COMMIT_MS",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__clientId",
     "SPILL_QUEUE",
     "RUST_LOG",

@@ -150,6 +150,19 @@ fn storage_settings_turn_the_spill_on() {
         ("SPILL_QUEUE", "Bad_Queue"),
     ];
     assert_eq!(error(&bad).setting, "SPILL_QUEUE");
+    let by_account = [
+        ("AzureWebJobsStorage__accountName", "acct"),
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+        ("IDENTITY_HEADER", "h"),
+    ];
+    let spill = Settings::from_vars(&vars(&by_account))
+        .unwrap()
+        .spill
+        .unwrap();
+    assert_eq!(
+        spill.service.endpoint.as_str(),
+        "https://acct.queue.core.windows.net/"
+    );
     let no_identity = [(
         "AzureWebJobsStorage__queueServiceUri",
         "https://acct.queue.core.windows.net",
