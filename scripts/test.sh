@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test of the project. This is the README's test command and what .ci/run calls.
-# Anything a test needs is installed from here, so a fresh clone needs nothing else:
-# Azurite (the Azure Storage emulator, from npm) for the spill-queue tests.
+# Whatever a test needs is installed from here, so a fresh clone needs nothing else:
+#  - from npm (package-lock.json): Azurite, the Azure Storage emulator, for the spill-queue tests,
+#    and Microsoft's Kusto language service, to parse and type-check every query;
+#  - from PyPI, into .tools/venv: pycep-parser and checkov, to parse and scan the Bicep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x node_modules/.bin/azurite-queue ]; then
+
+if [ ! -x node_modules/.bin/azurite-queue ] || [ ! -d node_modules/@kusto/language-service-next ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+if [ ! -x .tools/venv/bin/checkov ]; then
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check pycep-parser==0.5.1 checkov==3.3.30
+fi
+
 cargo test --locked --all-targets
+node tests/kql/check.js
+.tools/venv/bin/python tests/infra/check_bicep.py

@@ -11,6 +11,7 @@ mod fixtures;
 mod functions_json;
 mod group_commit;
 mod helpers;
+mod infra;
 mod logs_ingestion;
 mod spill;
 mod verification;

@@ -1,0 +1,549 @@
+// Everything the webhook handler needs, in one resource group: the Log Analytics workspace and
+// its custom tables, the data collection rule (and endpoint, for private link), the Function App
+// on Flex Consumption with its storage, identity and roles, Key Vault for the source secrets,
+// Application Insights, the alert rules with an email action group, and the workbook.
+//
+// Deploy with `azd up`, or `az deployment group create -g <rg> -f infra/main.bicep
+// -p infra/main.parameters.json`, then publish the handler with `func azure functionapp publish`.
+// The tables and DCR streams come from infra/tables.json, which `handler schema` generates.
+
+targetScope = 'resourceGroup'
+
+@minLength(2)
+@maxLength(20)
+@description('Short name that prefixes every resource (azd passes the environment name).')
+param name string
+
+@description('Region of every resource; the DCR must be in the workspace region.')
+param location string = resourceGroup().location
+
+@description('Name of an existing Log Analytics workspace in this resource group to use; empty creates one.')
+param existingWorkspaceName string = ''
+
+@description('Days of retention for a new workspace and the custom tables.')
+@minValue(30)
+@maxValue(730)
+param retentionInDays int = 90
+
+@description('Create a data collection endpoint (needed with Azure Monitor private link scopes).')
+param usePrivateLink bool = false
+
+@description('Email address that receives the alerts (failed Skytap sign-ins, silent sources).')
+param alertEmail string
+
+@secure()
+@description('AuditWolf webhook secrets, comma-separated (several while rotating).')
+param auditwolfSecrets string
+
+@secure()
+@description('StackState webhook tokens, comma-separated.')
+param stackstateTokens string
+
+@secure()
+@description('Optional: tokens Azure Monitor must send as ?tokenid=, comma-separated.')
+param azureMonitorTokens string = ''
+
+@secure()
+@description('Optional: tokens Skytap must send as ?token=, comma-separated.')
+param skytapTokens string = ''
+
+@description('Flex Consumption instance memory (MB).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 512
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+var suffix = uniqueString(resourceGroup().id, name)
+var schema = loadJsonContent('tables.json')
+var workspaceName = empty(existingWorkspaceName) ? 'log-${name}-${suffix}' : existingWorkspaceName
+var storageName = take('st${replace(toLower(name), '-', '')}${suffix}', 24)
+var spillQueue = 'webhook-spill'
+var deploymentContainer = 'app-package'
+
+// Built-in role definitions.
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+}
+
+// ---------------------------------------------------------------- Log Analytics and ingestion
+
+resource newWorkspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (empty(existingWorkspaceName)) {
+  name: workspaceName
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: retentionInDays
+  }
+}
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: workspaceName
+}
+
+resource tables 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = [for table in items(schema.tables): {
+  parent: workspace
+  name: table.key
+  properties: {
+    plan: 'Analytics'
+    retentionInDays: retentionInDays
+    schema: {
+      name: table.key
+      columns: table.value
+    }
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}]
+
+resource dataCollectionEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = if (usePrivateLink) {
+  name: 'dce-${name}-${suffix}'
+  location: location
+  properties: {
+    networkAcls: {
+      publicNetworkAccess: 'Disabled'
+    }
+  }
+}
+
+resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
+  name: 'dcr-${name}-${suffix}'
+  location: location
+  kind: 'Direct'
+  properties: {
+    dataCollectionEndpointId: usePrivateLink ? dataCollectionEndpoint.id : null
+    streamDeclarations: schema.streamDeclarations
+    destinations: {
+      logAnalytics: [
+        {
+          name: 'workspace'
+          workspaceResourceId: workspace.id
+        }
+      ]
+    }
+    dataFlows: schema.dataFlows
+  }
+  dependsOn: [
+    tables
+  ]
+}
+
+// ---------------------------------------------------------------- Storage, Key Vault, monitoring
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  //checkov:skip=CKV_AZURE_35:Flex Consumption reaches its host storage over the public endpoint unless the app is VNet-integrated; access is by Entra ID only (shared keys are off).
+  //checkov:skip=CKV_AZURE_206:Host storage and the spill queue are transient; locally redundant storage is enough and available in every region.
+  //checkov:skip=CKV_AZURE_43:The name is computed (take/uniqueString), which checkov cannot evaluate; it is lower-case alphanumeric and at most 24 characters.
+  name: storageName
+  location: location
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource spill 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: spillQueue
+}
+
+resource spillPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${spillQueue}-poison'
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_109:The Functions platform resolves Key Vault references over the public endpoint unless the app is VNet-integrated; access is by RBAC only.
+  //checkov:skip=CKV_AZURE_189:Same as CKV_AZURE_109.
+  name: take('kv-${name}-${suffix}', 24)
+  location: location
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+  }
+}
+
+// Secrets in the vault, referenced from app settings. The values come from the senders' portals
+// and rotate there, so they carry no expiry of their own.
+var secretValues = {
+  'auditwolf-secrets': auditwolfSecrets
+  'stackstate-tokens': stackstateTokens
+  'azure-monitor-tokens': azureMonitorTokens
+  'skytap-tokens': skytapTokens
+}
+
+resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for secret in items(secretValues): if (!empty(secret.value)) {
+  //checkov:skip=CKV_AZURE_41:Webhook secrets are set and rotated in the senders' portals (AuditWolf, StackState), not on a schedule the vault could enforce.
+  parent: vault
+  name: secret.key
+  properties: {
+    value: secret.value
+    contentType: 'text/plain'
+  }
+}]
+
+var secretUris = {
+  AUDITWOLF_SECRETS: '${vault.properties.vaultUri}secrets/auditwolf-secrets'
+  STACKSTATE_TOKENS: '${vault.properties.vaultUri}secrets/stackstate-tokens'
+  AZURE_MONITOR_TOKENS: '${vault.properties.vaultUri}secrets/azure-monitor-tokens'
+  SKYTAP_TOKENS: '${vault.properties.vaultUri}secrets/skytap-tokens'
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-${name}-${suffix}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: false
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}
+
+// ---------------------------------------------------------------- The Function App
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption is a per-region option, not available everywhere.
+  name: 'plan-${name}-${suffix}'
+  location: location
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+// Optional secrets become settings only when given: an unset token setting means "not required".
+var azureMonitorTokenSetting = empty(azureMonitorTokens) ? [] : [
+  {
+    name: 'AZURE_MONITOR_TOKENS'
+    value: '@Microsoft.KeyVault(SecretUri=${secretUris.AZURE_MONITOR_TOKENS})'
+  }
+]
+var skytapTokenSetting = empty(skytapTokens) ? [] : [
+  {
+    name: 'SKYTAP_TOKENS'
+    value: '@Microsoft.KeyVault(SecretUri=${secretUris.SKYTAP_TOKENS})'
+  }
+]
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales per request and has no fixed instance count to fail over between.
+  //checkov:skip=CKV_AZURE_222:The webhook senders are on the internet; the endpoint must be public.
+  //checkov:skip=CKV_AZURE_17:Senders cannot present client certificates (Azure action groups do not support them).
+  name: 'func-${name}-${suffix}'
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      healthCheckPath: '/api/health'
+      appSettings: concat([
+        {
+          name: 'AzureWebJobsStorage__accountName'
+          value: storage.name
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: appInsights.properties.ConnectionString
+        }
+        {
+          name: 'LOGS_INGESTION_ENDPOINT'
+          value: usePrivateLink ? dataCollectionEndpoint.properties.logsIngestion.endpoint : dataCollectionRule.properties.endpoints.logsIngestion
+        }
+        {
+          name: 'LOGS_INGESTION_DCR_ID'
+          value: dataCollectionRule.properties.immutableId
+        }
+        {
+          name: 'AUDITWOLF_SECRETS'
+          value: '@Microsoft.KeyVault(SecretUri=${secretUris.AUDITWOLF_SECRETS})'
+        }
+        {
+          name: 'STACKSTATE_TOKENS'
+          value: '@Microsoft.KeyVault(SecretUri=${secretUris.STACKSTATE_TOKENS})'
+        }
+        {
+          name: 'SPILL_QUEUE'
+          value: spillQueue
+        }
+      ], azureMonitorTokenSetting, skytapTokenSetting)
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    }
+  }
+  dependsOn: [
+    packageContainer
+    secrets
+  ]
+}
+
+// The app's identity: host storage (blobs, queues, timers' tables), the spill queue, the DCR, the vault.
+var storageRoles = [
+  roles.storageBlobDataOwner
+  roles.storageQueueDataContributor
+  roles.storageTableDataContributor
+]
+
+resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in storageRoles: {
+  name: guid(storage.id, app.id, role)
+  scope: storage
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
+  }
+}]
+
+resource publishAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataCollectionRule.id, app.id, roles.monitoringMetricsPublisher)
+  scope: dataCollectionRule
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+resource vaultAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, app.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// ---------------------------------------------------------------- Alerts and the workbook
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: 'ag-${name}-${suffix}'
+  location: 'global'
+  properties: {
+    groupShortName: take('webhooks${name}', 12)
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operators'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+// Each alert runs a query file from queries/, the same file the tests check.
+var alertRules = [
+  {
+    name: 'skytap-failed-sign-in'
+    displayName: 'Skytap: failed sign-in'
+    description: 'Fires on every failed Skytap sign-in.'
+    severity: 2
+    query: loadTextContent('../queries/skytap-failed-sign-ins.kql')
+    frequency: 'PT5M'
+    window: 'PT5M'
+  }
+  {
+    name: 'webhook-source-silent'
+    displayName: 'Webhooks: a source went silent'
+    description: 'A source that sent rows in the last 7 days sent none in the last 6 hours (Skytap disables a failing webhook after six hours).'
+    severity: 1
+    query: loadTextContent('../queries/pipeline-silent-sources.kql')
+    frequency: 'PT1H'
+    window: 'P7D'
+  }
+]
+
+resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in alertRules: {
+  name: '${rule.name}-${name}'
+  location: location
+  properties: {
+    displayName: rule.displayName
+    description: rule.description
+    severity: rule.severity
+    enabled: true
+    scopes: [
+      workspace.id
+    ]
+    evaluationFrequency: rule.frequency
+    windowSize: rule.window
+    criteria: {
+      allOf: [
+        {
+          query: rule.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+  dependsOn: [
+    tables
+  ]
+}]
+
+// Workbook tiles: each runs a query file from queries/.
+var tiles = [
+  {
+    title: 'Skytap storage in use per day and region (30 days)'
+    query: loadTextContent('../queries/skytap-storage-usage-by-day.kql')
+    visualization: 'timechart'
+  }
+  {
+    title: 'Skytap sign-ins and environment operations per day'
+    query: loadTextContent('../queries/skytap-environment-operations.kql')
+    visualization: 'barchart'
+  }
+  {
+    title: 'Failed Skytap sign-ins'
+    query: loadTextContent('../queries/skytap-failed-sign-ins.kql')
+    visualization: 'table'
+  }
+  {
+    title: 'AuditWolf events by severity and type'
+    query: loadTextContent('../queries/auditwolf-by-severity.kql')
+    visualization: 'table'
+  }
+  {
+    title: 'Azure alerts fired and resolved per day'
+    query: loadTextContent('../queries/azure-alerts-fired-vs-resolved.kql')
+    visualization: 'barchart'
+  }
+  {
+    title: 'StackState notifications open now'
+    query: loadTextContent('../queries/stackstate-open-notifications.kql')
+    visualization: 'table'
+  }
+  {
+    title: 'StackState time to close, by monitor'
+    query: loadTextContent('../queries/stackstate-time-to-close.kql')
+    visualization: 'table'
+  }
+  {
+    title: 'Pipeline health: rows, lag and cut values per source and hour'
+    query: loadTextContent('../queries/pipeline-health.kql')
+    visualization: 'table'
+  }
+]
+
+var workbookContent = {
+  version: 'Notebook/1.0'
+  items: [for (tile, i) in tiles: {
+    type: 3
+    name: 'tile-${i}'
+    content: {
+      version: 'KqlItem/1.0'
+      title: tile.title
+      query: tile.query
+      size: 0
+      queryType: 0
+      resourceType: 'microsoft.operationalinsights/workspaces'
+      visualization: tile.visualization
+    }
+  }]
+  fallbackResourceIds: [
+    workspace.id
+  ]
+}
+
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, name, 'webhooks-workbook')
+  location: location
+  kind: 'shared'
+  properties: {
+    displayName: 'Webhooks into Log Analytics (${name})'
+    category: 'workbook'
+    sourceId: workspace.id
+    serializedData: string(workbookContent)
+  }
+  dependsOn: [
+    tables
+  ]
+}
+
+output AZURE_FUNCTION_APP_NAME string = app.name
+output FUNCTION_APP_URL string = 'https://${app.properties.defaultHostName}/api'
+output LOG_ANALYTICS_WORKSPACE_ID string = workspace.id
+output LOGS_INGESTION_DCR_ID string = dataCollectionRule.properties.immutableId

@@ -1,0 +1,94 @@
+//! The infrastructure agrees with the handler: the generated schema is checked in unchanged, the
+//! Bicep sets only settings the handler reads (and the ones it needs), and every alert and
+//! workbook query is a file under queries/ (which the KQL check parses).
+
+use std::collections::BTreeSet;
+
+use webhook_ingest::schema::{declarations, Table};
+use webhook_ingest::settings::SETTING_NAMES;
+use webhook_ingest::spill::DEFAULT_QUEUE;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_checked_in_tables_json_is_what_handler_schema_prints() {
+    let checked_in: serde_json::Value = serde_json::from_str(&read("infra/tables.json")).unwrap();
+    let generated = declarations(|table: Table| table.default_name().to_owned());
+    assert!(
+        checked_in == generated,
+        "infra/tables.json is stale: run `cargo run -q -- schema > infra/tables.json`"
+    );
+}
+
+/// The names of the app settings the Bicep gives the Function App: `name:` lines followed by `value:`.
+fn bicep_app_settings(bicep: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = bicep.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[1].starts_with("value:"))
+        .filter_map(|pair| {
+            pair[0]
+                .strip_prefix("name: '")?
+                .strip_suffix('\'')
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn the_bicep_sets_only_settings_the_handler_reads_and_all_it_needs() {
+    let bicep = read("infra/main.bicep");
+    let set = bicep_app_settings(&bicep);
+    // Read by the Functions host itself, not by the handler.
+    let host_settings = ["APPLICATIONINSIGHTS_CONNECTION_STRING"];
+    for name in &set {
+        assert!(
+            SETTING_NAMES.contains(&name.as_str()) || host_settings.contains(&name.as_str()),
+            "the Bicep sets {name}, which nothing reads"
+        );
+    }
+    let needed = [
+        "LOGS_INGESTION_ENDPOINT",
+        "LOGS_INGESTION_DCR_ID",
+        "AUDITWOLF_SECRETS",
+        "STACKSTATE_TOKENS",
+        "AzureWebJobsStorage__accountName",
+        "SPILL_QUEUE",
+        "AZURE_MONITOR_TOKENS",
+        "SKYTAP_TOKENS",
+    ];
+    for name in needed {
+        assert!(set.contains(name), "the Bicep does not set {name}");
+    }
+    assert!(
+        bicep.contains(&format!("var spillQueue = '{DEFAULT_QUEUE}'")),
+        "the Bicep's spill queue is the one drain listens on"
+    );
+}
+
+#[test]
+fn alerts_and_workbook_tiles_run_query_files_not_copies() {
+    let bicep = read("infra/main.bicep");
+    let referenced: Vec<&str> = bicep
+        .split("loadTextContent('../queries/")
+        .skip(1)
+        .map(|rest| rest.split('\'').next().unwrap())
+        .collect();
+    assert!(referenced.len() >= 8, "{referenced:?}");
+    for file in &referenced {
+        assert!(
+            std::path::Path::new(&format!("{}/queries/{file}", env!("CARGO_MANIFEST_DIR")))
+                .exists(),
+            "{file}"
+        );
+    }
+    for line in bicep.lines().map(str::trim) {
+        assert!(
+            !line.starts_with("query: '"),
+            "an inline query in the Bicep: {line}"
+        );
+    }
+}
