@@ -189,7 +189,8 @@ resource spillPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@202
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   //checkov:skip=CKV_AZURE_109:The Functions platform resolves Key Vault references over the public endpoint unless the app is VNet-integrated; access is by RBAC only.
   //checkov:skip=CKV_AZURE_189:Same as CKV_AZURE_109.
-  name: take('kv-${name}-${suffix}', 24)
+  // 3 to 24 letters and digits: a hyphen could land at the end after take().
+  name: 'kv${take(replace(toLower(name), '-', ''), 9)}${suffix}'
   location: location
   properties: {
     tenantId: subscription().tenantId
@@ -418,11 +419,12 @@ var alertRules = [
   {
     name: 'webhook-source-silent'
     displayName: 'Webhooks: a source went silent'
-    description: 'A source that sent rows in the last 7 days sent none in the last 6 hours (Skytap disables a failing webhook after six hours).'
+    description: 'A source that sent rows in the last 2 days sent none in the last 6 hours (Skytap disables a failing webhook after six hours).'
     severity: 1
     query: loadTextContent('../queries/pipeline-silent-sources.kql')
     frequency: 'PT1H'
-    window: 'P7D'
+    // Log search alerts look back at most two days.
+    window: 'P2D'
   }
 ]
 
