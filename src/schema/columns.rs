@@ -12,7 +12,7 @@ pub(super) const fn col(name: &'static str, kind: ColumnType, description: &'sta
 
 use ColumnType::{DateTime as Dt, Dynamic, Long, Real, String as Str};
 
-/// Columns that every table starts with: time and provenance.
+/// Columns that every table starts with: time and provenance. Each table adds its own after them.
 pub(super) const COMMON: [Column; 5] = [
     col(
         TIME_GENERATED,
@@ -54,12 +54,7 @@ pub(super) const RAW_EVENT: Column = col(
     "The complete original event as JSON text, so no field is lost.",
 );
 
-pub(super) const SKYTAP_AUDIT: [Column; 15] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
+pub(super) const SKYTAP_AUDIT: [Column; 10] = [
     col("MessageVersion", Long, "Envelope `version`."),
     col("Category", Str, "Envelope `category` (`auditing`)."),
     col("EventId", Str, "Item `id`."),
@@ -80,12 +75,7 @@ pub(super) const SKYTAP_AUDIT: [Column; 15] = [
     ),
 ];
 
-pub(super) const SKYTAP_USAGE: [Column; 13] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
+pub(super) const SKYTAP_USAGE: [Column; 8] = [
     col("MessageVersion", Long, "Envelope `version`."),
     col("Category", Str, "Envelope `category` (`usage`)."),
     col("EventId", Str, "Item `id`."),
@@ -108,12 +98,7 @@ pub(super) const SKYTAP_USAGE: [Column; 13] = [
     col("Value", Real, "Item `value`."),
 ];
 
-pub(super) const AUDITWOLF: [Column; 14] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
+pub(super) const AUDITWOLF: [Column; 9] = [
     col("AccountId", Str, "`awid`, the AuditWolf account."),
     col(
         "ObjectId",
@@ -133,12 +118,7 @@ pub(super) const AUDITWOLF: [Column; 14] = [
     col("Uri", Str, "`uri`, link to the AuditWolf portal."),
 ];
 
-pub(super) const AZURE_MONITOR: [Column; 26] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
+pub(super) const AZURE_MONITOR: [Column; 21] = [
     col("SchemaId", Str, "`schemaId` of the payload."),
     col("AlertId", Str, "Common schema `essentials.alertId`."),
     col("AlertRule", Str, "Alert rule name."),
@@ -170,12 +150,7 @@ pub(super) const AZURE_MONITOR: [Column; 26] = [
     col("CustomProperties", Dynamic, "The rule's custom properties."),
 ];
 
-pub(super) const STACKSTATE: [Column; 19] = [
-    COMMON[0],
-    COMMON[1],
-    COMMON[2],
-    COMMON[3],
-    COMMON[4],
+pub(super) const STACKSTATE: [Column; 14] = [
     col(
         "NotificationId",
         Str,

@@ -7,7 +7,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use columns::{AUDITWOLF, AZURE_MONITOR, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE};
+use columns::{
+    AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
+};
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
 pub use row::{iso8601, Batch, Provenance, Row};
 
@@ -116,7 +118,7 @@ impl Table {
             Table::AzureMonitor => &AZURE_MONITOR,
             Table::StackState => &STACKSTATE,
         };
-        own.iter().chain([&TRUNCATED, &RAW_EVENT])
+        COMMON.iter().chain(own).chain([&TRUNCATED, &RAW_EVENT])
     }
 
     /// The declared column with this name, if any.

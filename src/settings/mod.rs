@@ -6,7 +6,11 @@ mod tests;
 mod vars;
 
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
@@ -64,11 +68,11 @@ pub struct Settings {
     /// where rows go when the destination fails; `None` = answer 503 instead.
     pub spill: Option<SpillConfig>,
     /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
-    pub dedup_window: std::time::Duration,
+    pub dedup_window: Duration,
     /// `GROUP_COMMIT_MS`: how long a webhook waits for others to share its request; zero turns it off.
-    pub group_commit: std::time::Duration,
+    pub group_commit: Duration,
     /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
-    pub delivery_timeout: std::time::Duration,
+    pub delivery_timeout: Duration,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
     pub log_filter: Targets,
     /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
@@ -202,86 +206,94 @@ fn table_names(vars: &Vars) -> Result<TableNames, SettingsError> {
     Ok(TableNames(names))
 }
 
-fn max_body_bytes(vars: &Vars) -> Result<usize, SettingsError> {
-    const NAME: &str = "MAX_BODY_BYTES";
-    let Some(v) = vars.get(NAME)? else {
-        return Ok(default_max_body_bytes());
+/// A number within `range`, or `default` when the setting is unset; `what` names the unit.
+fn number<T>(
+    vars: &Vars,
+    name: &str,
+    default: T,
+    range: RangeInclusive<T>,
+    what: &str,
+) -> Result<T, SettingsError>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    let Some(v) = vars.get(name)? else {
+        return Ok(default);
     };
-    v.parse()
-        .ok()
-        .filter(|n| (1024..=MAX_BODY_CEILING).contains(n))
-        .ok_or_else(|| {
-            invalid(
-                NAME,
-                format!("must be a number of bytes from 1024 to {MAX_BODY_CEILING}, not `{v}`"),
-            )
-        })
+    v.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        invalid(
+            name,
+            format!(
+                "must be {what} from {} to {}, not `{v}`",
+                range.start(),
+                range.end()
+            ),
+        )
+    })
+}
+
+fn max_body_bytes(vars: &Vars) -> Result<usize, SettingsError> {
+    let range = 1024..=MAX_BODY_CEILING;
+    number(
+        vars,
+        "MAX_BODY_BYTES",
+        default_max_body_bytes(),
+        range,
+        "a number of bytes",
+    )
 }
 
 /// 8 s: within Azure action groups' and AuditWolf's (15 s) timeouts, with time left to spill.
-pub fn default_delivery_timeout() -> std::time::Duration {
-    std::time::Duration::from_secs(8)
+pub fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(8)
 }
 
-fn delivery_timeout(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
-    const NAME: &str = "DELIVERY_TIMEOUT_SECONDS";
-    let Some(v) = vars.get(NAME)? else {
-        return Ok(default_delivery_timeout());
-    };
-    v.parse::<f64>()
-        .ok()
-        .filter(|s| (0.1..=200.0).contains(s))
-        .map(std::time::Duration::from_secs_f64)
-        .ok_or_else(|| invalid(NAME, format!("must be a number of seconds from 0.1 to 200 (under the 230 s HTTP limit), not `{v}`")))
+fn delivery_timeout(vars: &Vars) -> Result<Duration, SettingsError> {
+    let default = default_delivery_timeout().as_secs_f64();
+    // The Functions front end cuts HTTP requests at 230 s.
+    let seconds = number(
+        vars,
+        "DELIVERY_TIMEOUT_SECONDS",
+        default,
+        0.1..=200.0,
+        "a number of seconds",
+    )?;
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// One hour: longer than any sender's retry schedule (Skytap retries for six hours, but a
 /// message it retries that long was never answered 2xx, so it was never remembered).
-pub fn default_dedup_window() -> std::time::Duration {
-    std::time::Duration::from_secs(3600)
+pub fn default_dedup_window() -> Duration {
+    Duration::from_secs(3600)
 }
 
-fn dedup_window(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
-    const NAME: &str = "DEDUP_WINDOW_SECONDS";
-    let Some(v) = vars.get(NAME)? else {
-        return Ok(default_dedup_window());
-    };
-    v.parse::<u64>()
-        .ok()
-        .filter(|s| *s <= 7 * 24 * 3600)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| {
-            invalid(
-                NAME,
-                format!(
-                    "must be a whole number of seconds up to 604800 (0 turns it off), not `{v}`"
-                ),
-            )
-        })
+fn dedup_window(vars: &Vars) -> Result<Duration, SettingsError> {
+    let default = default_dedup_window().as_secs();
+    let what = "a whole number of seconds (0 turns it off)";
+    Ok(Duration::from_secs(number(
+        vars,
+        "DEDUP_WINDOW_SECONDS",
+        default,
+        0..=7 * 24 * 3600,
+        what,
+    )?))
 }
 
 /// 5 ms: short next to a Log Analytics round trip, long enough to gather a burst.
-pub fn default_group_commit() -> std::time::Duration {
-    std::time::Duration::from_millis(5)
+pub fn default_group_commit() -> Duration {
+    Duration::from_millis(5)
 }
 
-fn group_commit(vars: &Vars) -> Result<std::time::Duration, SettingsError> {
-    const NAME: &str = "GROUP_COMMIT_MS";
-    let Some(v) = vars.get(NAME)? else {
-        return Ok(default_group_commit());
-    };
-    v.parse::<u64>()
-        .ok()
-        .filter(|ms| *ms <= 1000)
-        .map(std::time::Duration::from_millis)
-        .ok_or_else(|| {
-            invalid(
-                NAME,
-                format!(
-                    "must be a whole number of milliseconds up to 1000 (0 turns it off), not `{v}`"
-                ),
-            )
-        })
+fn group_commit(vars: &Vars) -> Result<Duration, SettingsError> {
+    let default = default_group_commit().as_millis() as u64;
+    let what = "a whole number of milliseconds (0 turns it off)";
+    Ok(Duration::from_millis(number(
+        vars,
+        "GROUP_COMMIT_MS",
+        default,
+        0..=1000,
+        what,
+    )?))
 }
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {
