@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use crate::helpers::{fixture, spawn_app, spawn_app_with};
+use crate::helpers::{closed_port_url, fixture, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn malformed_json_is_a_400_that_says_so() {
@@ -132,9 +132,7 @@ async fn a_wrong_shared_key_is_refused_by_azure_and_answered_503() {
 
 #[actix_web::test]
 async fn an_unreachable_destination_is_a_503() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = closed_port_url();
     let app = spawn_app_with(&[
         ("LOG_ANALYTICS_ENDPOINT", &url),
         ("DELIVERY_TIMEOUT_SECONDS", "0.5"),

@@ -31,6 +31,12 @@ pub fn fixture_with_id(name: &str, id: &str) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap()
 }
 
+/// An http URL on a loopback port nothing listens on: a destination that is down.
+pub fn closed_port_url() -> String {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", closed.local_addr().unwrap())
+}
+
 /// The exact bytes of a fixture under `tests/fixtures`.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -216,9 +216,7 @@ async fn a_message_that_keeps_failing_goes_to_the_poison_queue_and_can_be_replay
 
 #[actix_web::test]
 async fn when_the_spill_queue_is_down_too_the_webhook_is_a_503() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}/devstoreaccount1", closed.local_addr().unwrap());
-    drop(closed);
+    let endpoint = format!("{}/devstoreaccount1", crate::helpers::closed_port_url());
     let storage = connection_string().replace(&crate::azurite::azurite().queue_endpoint, &endpoint);
     let app = spawn_app_with(&[
         ("AzureWebJobsStorage", &storage),
