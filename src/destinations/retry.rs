@@ -38,11 +38,13 @@ where
     Fut: Future<Output = Result<T, DeliveryError>>,
 {
     let mut backoff = FIRST_BACKOFF;
+    let mut last: Option<DeliveryError> = None;
     loop {
         let error = match tokio::time::timeout_at(deadline, attempt()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => error,
-            Err(_) => return Err(DeliveryError::DeadlineExceeded),
+            // The destination's own answer says more than "out of time", if there was one.
+            Err(_) => return Err(last.unwrap_or(DeliveryError::DeadlineExceeded)),
         };
         if !error.is_retryable() {
             return Err(error);
@@ -57,6 +59,7 @@ where
         tracing::debug!(error = %error, wait_ms = wait.as_millis() as u64, "Retrying the destination.");
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+        last = Some(error);
     }
 }
 
@@ -122,6 +125,24 @@ mod tests {
             Err(DeliveryError::Rejected { status: 503, .. })
         ));
         assert!(Instant::now() - started < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_cut_by_the_deadline_reports_the_previous_failure() {
+        let calls = AtomicU32::new(0);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let result: Result<(), _> = retrying(deadline, || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(rejected(500, None));
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(DeliveryError::Rejected { status: 500, .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
