@@ -6,14 +6,13 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::app::AppState;
+use crate::delivery::{spill, Outcome};
 use crate::error::chain;
-use crate::server::AppState;
-use crate::spill;
+use crate::schema::Batch;
 
 /// The queue-trigger binding's name in `drain/function.json`.
 pub const BINDING: &str = "message";
-/// A drain has no sender waiting on it, so it gives the destination longer than a webhook does.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Handles `POST /drain` from the Functions host.
 pub async fn drain(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
@@ -37,17 +36,28 @@ pub async fn drain(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse
     }
 }
 
+/// Delivers one message's rows through the delivery layer (never spilled again). The message
+/// text is the key: a message retried after its rows were committed is a duplicate.
 async fn deliver(body: &[u8], state: &AppState) -> Result<String, String> {
     let text = message_text(body)?;
     let (table, rows) = spill::decode(&text).map_err(|e| e.to_string())?;
     let name = state.tables.name(table);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    state
-        .destination
-        .deliver(table, name, &rows, deadline)
-        .await
-        .map_err(|e| format!("delivering {} rows to {name}: {}", rows.len(), chain(&e)))?;
-    Ok(format!("delivered {} spilled rows to {name}", rows.len()))
+    let count = rows.len();
+    let deadline = Instant::now() + state.timeouts.drain;
+    let batch = Batch {
+        table,
+        rows,
+        key: format!("spill:{text}"),
+    };
+    match state.delivery.redeliver(batch, deadline).await {
+        Outcome::Delivered | Outcome::Spilled => {
+            Ok(format!("delivered {count} spilled rows to {name}"))
+        }
+        Outcome::Duplicate => Ok(format!(
+            "the {count} spilled rows were already delivered to {name}"
+        )),
+        Outcome::Failed(e) => Err(format!("delivering {count} rows to {name}: {}", chain(&e))),
+    }
 }
 
 /// `Data.message` of the invocation request. The host may pass a string value JSON-encoded a

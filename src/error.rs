@@ -33,6 +33,9 @@ fn delivery_summary(error: &DeliveryError) -> String {
         DeliveryError::Rejected { status, .. } => format!("Log Analytics answered HTTP {status}"),
         DeliveryError::Unreachable(_) => "Log Analytics could not be reached".into(),
         DeliveryError::DeadlineExceeded => "Log Analytics did not answer in time".into(),
+        DeliveryError::InFlight => {
+            "an earlier attempt is still in flight; a retry learns its outcome".into()
+        }
         DeliveryError::Token(_) => "no access token for Log Analytics".into(),
         DeliveryError::RowTooLarge { .. } => "a row is too large for Log Analytics".into(),
         DeliveryError::Write { .. } => "the local file could not be written".into(),

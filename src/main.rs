@@ -6,10 +6,12 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::ExitCode;
 
+use actix_web::web;
+use webhook_ingest::app::AppState;
+use webhook_ingest::delivery::spill;
 use webhook_ingest::schema;
-use webhook_ingest::server::{self, AppState};
+use webhook_ingest::server;
 use webhook_ingest::settings::{Settings, Vars, LOCAL_SETTINGS_FILE};
-use webhook_ingest::spill;
 use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::telemetry;
 
@@ -59,8 +61,10 @@ async fn replay_poison(settings: &Settings) -> ExitCode {
         eprintln!("No spill queue: set AzureWebJobsStorage (and SPILL_QUEUE if not the default).");
         return ExitCode::FAILURE;
     };
-    let queue = StorageQueue::new(&config.service, &config.queue);
-    let poison = StorageQueue::new(&config.service, &spill::poison_queue_name(&config.queue));
+    let timeouts = &settings.timeouts;
+    let queue = StorageQueue::new(&config.service, &config.queue, timeouts);
+    let poison_name = spill::poison_queue_name(&config.queue);
+    let poison = StorageQueue::new(&config.service, &poison_name, timeouts);
     match spill::replay_poison(&queue, &poison).await {
         Ok(moved) => {
             println!(
@@ -79,13 +83,18 @@ async fn replay_poison(settings: &Settings) -> ExitCode {
 
 async fn serve(settings: &Settings) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
-    let state = AppState::new(settings);
+    let state = web::Data::new(AppState::new(settings));
     tracing::info!(
         address = %listener.local_addr()?,
-        destination = state.destination.name(),
+        destination = state.delivery.destination().name(),
         "Listening."
     );
-    server::run(listener, state)?.await?;
+    server::run(listener, state.clone())?.await?;
+    // Attempts already sent are never abandoned: their outcomes settle what the senders retry.
+    let timeouts = &settings.timeouts;
+    if !state.delivery.settled(timeouts.attempt).await {
+        tracing::error!("Stopped with delivery attempts still in flight.");
+    }
     tracing::info!("Stopped.");
     Ok(())
 }

@@ -1,20 +1,15 @@
 //! The one route table: every function in a `*/function.json` folder is served here.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
-use crate::dedup::Deduplicator;
-use crate::destinations::group::GroupCommit;
-use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
+use crate::app::AppState;
 use crate::drain::drain;
-use crate::ingest::{ingest, SPILL_TIMEOUT};
-use crate::settings::{DestinationConfig, Settings, TableNames};
-use crate::sources::{Credentials, Source};
+use crate::ingest::ingest;
+use crate::sources::Source;
 use crate::storage_queue::StorageQueue;
 
 /// `extensions.http.routePrefix` in host.json; forwarded requests keep it in their path.
@@ -34,64 +29,6 @@ pub const HEALTH_FUNCTION: &str = "health";
 
 /// The queue-triggered function that delivers spilled rows; the host calls it at `/<name>`.
 pub const DRAIN_FUNCTION: &str = "drain";
-
-/// At most this many delivered keys are remembered (about 10 MB).
-const DEDUP_CAPACITY: usize = 100_000;
-
-/// What every request shares: built once from the settings.
-#[derive(Debug)]
-pub struct AppState {
-    pub credentials: Credentials,
-    pub tables: TableNames,
-    pub destination: Arc<Destination>,
-    /// Coalesces concurrent webhooks per table, when group commit is on.
-    pub group: Option<GroupCommit>,
-    pub max_body_bytes: usize,
-    pub delivery_timeout: std::time::Duration,
-    /// Where rows go when the destination fails, if storage is configured.
-    pub spill: Option<StorageQueue>,
-    /// Delivered webhook keys, when de-duplication is on.
-    pub dedup: Option<Deduplicator>,
-}
-
-impl AppState {
-    /// Builds the shared state; starts the group-commit tasks, so call it inside the runtime.
-    pub fn new(settings: &Settings) -> Self {
-        let destination = match &settings.destination {
-            DestinationConfig::LogsIngestion(config) => {
-                Destination::LogsIngestion(Box::new(LogsIngestion::new((**config).clone())))
-            }
-            DestinationConfig::DataCollector(config) => {
-                Destination::DataCollector(DataCollector::new(config.clone()))
-            }
-            DestinationConfig::LocalFile(dir) => {
-                Destination::LocalFile(LocalFile::new(dir.clone()))
-            }
-        };
-        let destination = Arc::new(destination);
-        let group = (!settings.group_commit.is_zero()).then(|| {
-            GroupCommit::start(
-                Arc::clone(&destination),
-                &settings.tables,
-                settings.group_commit,
-            )
-        });
-        AppState {
-            group,
-            credentials: settings.credentials.clone(),
-            tables: settings.tables.clone(),
-            destination,
-            max_body_bytes: settings.max_body_bytes,
-            delivery_timeout: settings.delivery_timeout,
-            spill: settings
-                .spill
-                .as_ref()
-                .map(|spill| StorageQueue::new(&spill.service, &spill.queue)),
-            dedup: (!settings.dedup_window.is_zero())
-                .then(|| Deduplicator::new(settings.dedup_window, DEDUP_CAPACITY)),
-        }
-    }
-}
 
 /// Registers every function's route, used by `main` and by the tests alike.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -118,25 +55,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Starts serving on an already-bound listener (port 0 in tests). On SIGTERM or SIGINT it stops
 /// accepting and gives requests in flight time to deliver or spill before it exits.
-pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
-    let grace = state.delivery_timeout + SPILL_TIMEOUT + Duration::from_secs(2);
-    let state = web::Data::new(state);
+pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let grace = state.timeouts.shutdown_grace();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .configure(configure)
             .default_service(web::to(not_found))
     })
-    .shutdown_timeout(grace.as_secs())
+    .shutdown_timeout(grace.as_secs_f64().ceil() as u64)
     .listen(listener)?
     .run();
     Ok(server)
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let spill = state.spill.as_ref().map(StorageQueue::name);
+    let delivery = &state.delivery;
+    let spill = delivery.spill_queue().map(StorageQueue::name);
     HttpResponse::Ok().json(
-        json!({ "status": "ok", "destination": state.destination.name(), "spill_queue": spill }),
+        json!({ "status": "ok", "destination": delivery.destination().name(), "spill_queue": spill }),
     )
 }
 

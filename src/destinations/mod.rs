@@ -3,10 +3,8 @@
 
 pub mod batch;
 pub mod data_collector;
-pub mod group;
 pub mod local_file;
 pub mod logs_ingestion;
-pub mod retry;
 
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
@@ -14,9 +12,7 @@ pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
-use crate::identity::TokenError;
+use crate::azure::identity::TokenError;
 use crate::schema::{Row, Table, TableName};
 
 /// The configured destination. Exactly one is active.
@@ -42,8 +38,13 @@ pub enum DeliveryError {
     },
     #[error("the destination could not be reached")]
     Unreachable(#[source] Arc<reqwest::Error>),
-    #[error("the destination did not accept the rows within the delivery deadline")]
+    #[error("the rows waited for a delivery slot until the delivery deadline and were never sent")]
     DeadlineExceeded,
+    #[error(
+        "the delivery deadline came while an attempt to deliver the rows was still in flight; \
+         its outcome decides whether a retry is a duplicate"
+    )]
+    InFlight,
     #[error("no access token for the destination")]
     Token(#[from] TokenError),
     #[error(
@@ -83,7 +84,8 @@ impl DeliveryError {
             DeliveryError::Token(TokenError::Refused { status, .. }) => permanent(*status),
             DeliveryError::Token(_)
             | DeliveryError::Unreachable(_)
-            | DeliveryError::DeadlineExceeded => false,
+            | DeliveryError::DeadlineExceeded
+            | DeliveryError::InFlight => false,
             DeliveryError::RowTooLarge { .. }
             | DeliveryError::Write { .. }
             | DeliveryError::Encode(_) => true,
@@ -106,11 +108,50 @@ impl DeliveryError {
         }
     }
 
+    /// 408, 429, 5xx, connection failures and timeouts may succeed later; other 4xx,
+    /// encoding and disk errors will not.
+    pub fn is_retryable(&self) -> bool {
+        let transient = |status: u16| status == 408 || status == 429 || status >= 500;
+        match self {
+            DeliveryError::Rejected { status, .. } => transient(*status),
+            DeliveryError::Token(TokenError::Refused { status, .. }) => transient(*status),
+            DeliveryError::Unreachable(_)
+            | DeliveryError::DeadlineExceeded
+            | DeliveryError::InFlight
+            | DeliveryError::Token(_) => true,
+            DeliveryError::RowTooLarge { .. }
+            | DeliveryError::Write { .. }
+            | DeliveryError::Encode(_) => false,
+        }
+    }
+
+    /// True when the destination asked us to slow down (429), rather than failed.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, DeliveryError::Rejected { status: 429, .. })
+    }
+
     /// Seconds the sender should wait, when the destination said.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             DeliveryError::Rejected { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+}
+
+/// The rows of one `send` that the destination did not accept, by index, and why.
+#[derive(Debug)]
+pub struct Unsent {
+    pub error: DeliveryError,
+    pub rows: Vec<usize>,
+}
+
+impl Unsent {
+    /// Every row unsent: for failures before the first request.
+    pub fn all(rows: &[Row]) -> impl FnOnce(DeliveryError) -> Unsent + '_ {
+        move |error| Unsent {
+            error,
+            rows: (0..rows.len()).collect(),
         }
     }
 }
@@ -125,44 +166,26 @@ impl Destination {
         }
     }
 
-    /// Delivers one webhook's rows to one table; returns only once they are all accepted.
-    /// Transient failures are retried until `deadline`.
-    pub async fn deliver(
-        &self,
-        table: Table,
-        name: &TableName,
-        rows: &[Row],
-        deadline: Instant,
-    ) -> Result<(), DeliveryError> {
+    /// Bytes of row JSON worth gathering into one group: what one request may carry.
+    pub fn group_bytes(&self) -> usize {
+        match self {
+            Destination::LogsIngestion(_) => logs_ingestion::LIMITS.request_bytes,
+            Destination::DataCollector(_) | Destination::LocalFile(_) => 4 * 1024 * 1024,
+        }
+    }
+
+    /// One attempt to deliver rows to one table: no retries (the caller owns time and retries).
+    /// On failure, says which rows were not accepted; the others were.
+    pub async fn send(&self, table: Table, name: &TableName, rows: &[Row]) -> Result<(), Unsent> {
         if rows.is_empty() {
             return Ok(());
         }
         match self {
-            Destination::LogsIngestion(client) => client.send(table, rows, deadline).await,
-            Destination::DataCollector(client) => client.send(name, rows, deadline).await,
-            Destination::LocalFile(sink) => sink.append(name, rows).await,
+            Destination::LogsIngestion(client) => client.send(table, rows).await,
+            Destination::DataCollector(client) => client.send(name, rows).await,
+            Destination::LocalFile(sink) => {
+                sink.append(name, rows).await.map_err(Unsent::all(rows))
+            }
         }
     }
-}
-
-/// Reads a `Retry-After` header given in seconds.
-pub fn retry_after(response: &reqwest::Response) -> Option<u64> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// How much of an error body to keep for the log.
-const MAX_ERROR_BODY: usize = 1024;
-
-/// The start of an error response's body, for the log.
-pub async fn error_body(response: reqwest::Response) -> String {
-    let mut text = response.text().await.unwrap_or_default();
-    text.truncate(text.floor_char_boundary(MAX_ERROR_BODY));
-    text
 }

@@ -191,6 +191,26 @@ impl fmt::Display for TableName {
     }
 }
 
+/// The configured name of every table.
+#[derive(Clone, Debug)]
+pub struct TableNames(std::collections::HashMap<Table, TableName>);
+
+impl TableNames {
+    /// Names for every table; a table missing from `names` keeps its default name.
+    pub fn new(mut names: std::collections::HashMap<Table, TableName>) -> Self {
+        for table in Table::ALL {
+            names.entry(table).or_insert_with(|| {
+                TableName::parse(table.default_name()).expect("default names are valid")
+            });
+        }
+        TableNames(names)
+    }
+
+    pub fn name(&self, table: Table) -> &TableName {
+        &self.0[&table]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,20 @@ impl Row {
         self.values.get(column)
     }
 
+    /// About how many bytes the row's JSON takes (text lengths, a flat guess for other values),
+    /// without writing it.
+    pub fn approx_bytes(&self) -> usize {
+        let value = |v: &Value| match v {
+            Value::String(text) => text.len() + 2,
+            Value::Array(_) | Value::Object(_) => 256,
+            _ => 16,
+        };
+        self.values
+            .iter()
+            .map(|(name, v)| name.len() + 4 + value(v))
+            .sum()
+    }
+
     /// The row's columns and values.
     pub fn values(&self) -> &Map<String, Value> {
         &self.values

@@ -5,14 +5,12 @@ use secrecy::SecretString;
 
 use std::path::PathBuf;
 
-use super::{
-    default_sink_dir, invalid, DestinationConfig, SettingsError, SpillConfig, TableNames, Vars,
-};
+use super::{default_sink_dir, invalid, DestinationConfig, SettingsError, SpillConfig, Vars};
+use crate::azure::identity::Credential;
+use crate::delivery::spill::DEFAULT_QUEUE;
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
-use crate::identity::Credential;
-use crate::schema::Table;
-use crate::spill::DEFAULT_QUEUE;
+use crate::schema::{Table, TableNames};
 use crate::storage_queue::QueueServiceConfig;
 
 pub(super) fn destination(

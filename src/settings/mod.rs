@@ -18,9 +18,10 @@ pub use vars::Vars;
 
 use crate::destinations::data_collector::DataCollectorConfig;
 use crate::destinations::logs_ingestion::LogsIngestionConfig;
-use crate::schema::{Table, TableName};
+use crate::schema::{Table, TableName, TableNames};
 use crate::sources::{Credentials, Secrets};
 use crate::storage_queue::QueueServiceConfig;
+use crate::timeouts::Timeouts;
 
 /// The file `func start` reads; the binary reads its `Values` too when run on its own.
 pub const LOCAL_SETTINGS_FILE: &str = "local.settings.json";
@@ -69,10 +70,8 @@ pub struct Settings {
     pub spill: Option<SpillConfig>,
     /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
     pub dedup_window: Duration,
-    /// `GROUP_COMMIT_MS`: how long a webhook waits for others to share its request; zero turns it off.
-    pub group_commit: Duration,
-    /// `DELIVERY_TIMEOUT_SECONDS`: how long a webhook waits for the destination, retries included.
-    pub delivery_timeout: Duration,
+    /// `DELIVERY_TIMEOUT_SECONDS` and the budgets around it: every timeout the handler has.
+    pub timeouts: Timeouts,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
     pub log_filter: Targets,
     /// Things worth a startup log line that are not errors (e.g. settings that were overridden).
@@ -104,18 +103,8 @@ pub fn default_max_body_bytes() -> usize {
 /// The Functions host refuses requests over 100 MB, so a larger limit would never apply.
 const MAX_BODY_CEILING: usize = 104_857_600;
 
-/// The configured name of each table.
-#[derive(Clone, Debug)]
-pub struct TableNames(HashMap<Table, TableName>);
-
-impl TableNames {
-    pub fn name(&self, table: Table) -> &TableName {
-        &self.0[&table]
-    }
-}
-
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 38] = [
+pub const SETTING_NAMES: [&str; 37] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -147,7 +136,6 @@ pub const SETTING_NAMES: [&str; 38] = [
     "MAX_BODY_BYTES",
     "DELIVERY_TIMEOUT_SECONDS",
     "DEDUP_WINDOW_SECONDS",
-    "GROUP_COMMIT_MS",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__accountName",
@@ -173,9 +161,8 @@ impl Settings {
             tables,
             max_body_bytes: max_body_bytes(vars)?,
             spill: azure::spill(vars)?,
-            delivery_timeout: delivery_timeout(vars)?,
+            timeouts: Timeouts::new(delivery_timeout(vars)?),
             dedup_window: dedup_window(vars)?,
-            group_commit: group_commit(vars)?,
             log_filter: log_filter(vars)?,
             notices,
         })
@@ -203,7 +190,7 @@ fn table_names(vars: &Vars) -> Result<TableNames, SettingsError> {
         let name = TableName::parse(name).map_err(|e| invalid(table.setting(), e))?;
         names.insert(table, name);
     }
-    Ok(TableNames(names))
+    Ok(TableNames::new(names))
 }
 
 /// A number within `range`, or `default` when the setting is unset; `what` names the unit.
@@ -275,23 +262,6 @@ fn dedup_window(vars: &Vars) -> Result<Duration, SettingsError> {
         "DEDUP_WINDOW_SECONDS",
         default,
         0..=7 * 24 * 3600,
-        what,
-    )?))
-}
-
-/// 5 ms: short next to a Log Analytics round trip, long enough to gather a burst.
-pub fn default_group_commit() -> Duration {
-    Duration::from_millis(5)
-}
-
-fn group_commit(vars: &Vars) -> Result<Duration, SettingsError> {
-    let default = default_group_commit().as_millis() as u64;
-    let what = "a whole number of milliseconds (0 turns it off)";
-    Ok(Duration::from_millis(number(
-        vars,
-        "GROUP_COMMIT_MS",
-        default,
-        0..=1000,
         what,
     )?))
 }

@@ -3,7 +3,7 @@
 use super::*;
 use std::path::Path;
 
-use crate::identity::Credential;
+use crate::azure::identity::Credential;
 
 fn vars(pairs: &[(&str, &str)]) -> Vars {
     Vars::new(

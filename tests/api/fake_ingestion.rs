@@ -39,6 +39,7 @@ struct State {
     injected: VecDeque<(u16, Option<&'static str>)>,
     max_bytes: usize,
     refuse_all_tokens: bool,
+    delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -58,6 +59,7 @@ impl FakeLogsIngestion {
             injected: VecDeque::new(),
             max_bytes: ONE_MB,
             refuse_all_tokens: false,
+            delay: std::time::Duration::ZERO,
         }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -86,6 +88,10 @@ impl FakeLogsIngestion {
 
     pub fn set_token_lifetime(&self, lifetime: TimeDelta) {
         self.state.lock().unwrap().token_lifetime = lifetime;
+    }
+    /// Makes the fake wait this long before it checks and commits a request.
+    pub fn delay_with(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
     pub fn set_max_bytes(&self, bytes: usize) {
         self.state.lock().unwrap().max_bytes = bytes;
@@ -214,6 +220,8 @@ async fn ingest(
     body: web::Bytes,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
+    let delay = state.lock().unwrap().delay;
+    actix_web::rt::time::sleep(delay).await;
     let mut state = state.lock().unwrap();
     let verdict = check(&req, &path.0, &path.1, &body, &state);
     match verdict {

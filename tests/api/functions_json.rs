@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
+use webhook_ingest::delivery::spill::DEFAULT_QUEUE;
 use webhook_ingest::drain::BINDING;
 use webhook_ingest::server::{DRAIN_FUNCTION, HEALTH_FUNCTION, ROUTE_PREFIX, WEBHOOK_FUNCTIONS};
-use webhook_ingest::spill::DEFAULT_QUEUE;
 
 use crate::helpers::{answer, spawn_app};
 

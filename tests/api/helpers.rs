@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use webhook_ingest::server::{self, AppState};
+use webhook_ingest::app::AppState;
+use webhook_ingest::server;
 use webhook_ingest::settings::{Settings, Vars};
 
 pub const WORKSPACE_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -56,6 +57,10 @@ struct FakeState {
     accepted: Vec<Post>,
     rejected: Vec<String>,
     answer: u16,
+    /// Answers for the next valid requests, before `answer` applies again.
+    script: std::collections::VecDeque<u16>,
+    /// Every request that arrived, whatever its answer.
+    received: usize,
     delay: std::time::Duration,
 }
 
@@ -99,6 +104,16 @@ impl FakeDataCollector {
         self.state.lock().unwrap().answer = status;
     }
 
+    /// The next valid requests get these answers (a 429 with `Retry-After: 1`), then `answer`.
+    pub fn answer_next(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().script.extend(statuses);
+    }
+
+    /// How many requests arrived, whatever they were answered.
+    pub fn received(&self) -> usize {
+        self.state.lock().unwrap().received
+    }
+
     pub fn accepted(&self) -> Vec<Post> {
         self.state.lock().unwrap().accepted.clone()
     }
@@ -113,22 +128,35 @@ async fn collect(
     body: web::Bytes,
     state: web::Data<Mutex<FakeState>>,
 ) -> HttpResponse {
-    let delay = state.lock().unwrap().delay;
+    let delay = {
+        let mut state = state.lock().unwrap();
+        state.received += 1;
+        state.delay
+    };
     actix_web::rt::time::sleep(delay).await;
     let verdict = check(&req, &body);
     let mut state = state.lock().unwrap();
+    let answer = match verdict {
+        Ok(_) => state.script.pop_front().unwrap_or(state.answer),
+        Err(_) => 0,
+    };
     match verdict {
         Err((status, reason)) => {
             state.rejected.push(reason.clone());
             HttpResponse::build(status.try_into().unwrap())
                 .json(serde_json::json!({"Error": reason}))
         }
-        Ok(post) if state.answer == 200 => {
+        Ok(post) if answer == 200 => {
             state.accepted.push(post);
             HttpResponse::Ok().finish()
         }
-        Ok(_) => HttpResponse::build(state.answer.try_into().unwrap())
-            .json(serde_json::json!({"Error": "Injected"})),
+        Ok(_) => {
+            let mut response = HttpResponse::build(answer.try_into().unwrap());
+            if answer == 429 {
+                response.insert_header(("Retry-After", "1"));
+            }
+            response.json(serde_json::json!({"Error": "Injected"}))
+        }
     }
 }
 
@@ -262,7 +290,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let settings = Settings::from_vars(&vars).expect("test settings are valid");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let server = server::run(listener, AppState::new(&settings)).unwrap();
+    let server = server::run(listener, web::Data::new(AppState::new(&settings))).unwrap();
     actix_web::rt::spawn(server);
     TestApp {
         address,

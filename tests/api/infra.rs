@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use webhook_ingest::delivery::spill::DEFAULT_QUEUE;
 use webhook_ingest::schema::{declarations, Table};
 use webhook_ingest::settings::SETTING_NAMES;
-use webhook_ingest::spill::DEFAULT_QUEUE;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))

@@ -4,6 +4,7 @@ mod azurite;
 mod binary;
 mod docs;
 mod duplicates;
+mod exactly_once;
 mod failures;
 mod fake_ingestion;
 mod faults;

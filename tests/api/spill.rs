@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use webhook_ingest::spill::poison_queue_name;
+use webhook_ingest::delivery::spill::poison_queue_name;
 use webhook_ingest::storage_queue::{QueueServiceConfig, StorageQueue};
+use webhook_ingest::timeouts::Timeouts;
 
 use crate::azurite::connection_string;
 use crate::helpers::{fixture, spawn_app_with, TestApp};
@@ -41,6 +42,7 @@ fn queue(name: &str) -> StorageQueue {
     StorageQueue::new(
         &QueueServiceConfig::from_connection_string(&connection_string()).unwrap(),
         name,
+        &Timeouts::default(),
     )
 }
 

@@ -8,4 +8,4 @@ mod signature;
 
 pub use config::{DataCollectorConfig, SharedKey, WorkspaceId};
 pub use service::DataCollector;
-pub use signature::{authorization, rfc1123, string_to_sign};
+pub use signature::{authorization, string_to_sign};

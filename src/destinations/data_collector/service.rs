@@ -1,17 +1,16 @@
 //! The wire: URL, headers and signing for one Data Collector POST.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use reqwest::{header, StatusCode, Url};
-use tokio::time::Instant;
 
 use super::config::DataCollectorConfig;
-use super::signature::{authorization, rfc1123, CONTENT_TYPE, RESOURCE};
+use super::signature::{authorization, CONTENT_TYPE, RESOURCE};
+use crate::azure::http::{self, error_body, retry_after};
+use crate::azure::shared_key::rfc1123;
 use crate::destinations::batch::{self, Limits};
-use crate::destinations::retry::retrying;
-use crate::destinations::{error_body, retry_after, DeliveryError};
+use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
+use crate::timeouts::Timeouts;
 
 pub const API_VERSION: &str = "2016-04-01";
 const LOG_TYPE: &str = "Log-Type";
@@ -40,37 +39,35 @@ pub fn logs_url(endpoint: &Url) -> Url {
 }
 
 impl DataCollector {
-    pub fn new(config: DataCollectorConfig) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .https_only(config.endpoint.scheme() == "https")
-            .build()
-            .expect("the TLS backend initialises");
+    pub fn new(config: DataCollectorConfig, timeouts: &Timeouts) -> Self {
         DataCollector {
-            client,
+            client: http::client(timeouts),
             url: logs_url(&config.endpoint),
             config,
         }
     }
 
-    /// Posts the rows as JSON arrays (one, unless over 30 MB) with `Log-Type` = the table.
-    pub async fn send(
-        &self,
-        table: &TableName,
-        rows: &[Row],
-        deadline: Instant,
-    ) -> Result<(), DeliveryError> {
-        let encoded = batch::encode_all(rows, LIMITS, encode)?;
-        for chunk in batch::chunks(encoded, LIMITS.request_bytes) {
+    /// Posts the rows as JSON arrays (one, unless over 30 MB) with `Log-Type` = the table, one
+    /// attempt each. On failure, the rows of the failed array and of every later one are unsent.
+    pub async fn send(&self, table: &TableName, rows: &[Row]) -> Result<(), Unsent> {
+        let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
+        let mut chunks = batch::chunks(encoded, LIMITS.request_bytes).into_iter();
+        while let Some(chunk) = chunks.next() {
             let body = batch::json_array(&chunk);
-            retrying(deadline, || self.post(table, &body)).await?;
+            if let Err(error) = self.post(table, body).await {
+                let mut unsent: Vec<usize> = chunk.iter().map(|r| r.index).collect();
+                unsent.extend(chunks.flatten().map(|r| r.index));
+                return Err(Unsent {
+                    error,
+                    rows: unsent,
+                });
+            }
         }
         Ok(())
     }
 
     /// One signed POST; HTTP 200 means accepted.
-    async fn post(&self, table: &TableName, body: &[u8]) -> Result<(), DeliveryError> {
+    async fn post(&self, table: &TableName, body: Vec<u8>) -> Result<(), DeliveryError> {
         let date = rfc1123(Utc::now());
         let signature = authorization(
             self.config.workspace_id.as_str(),
@@ -86,7 +83,7 @@ impl DataCollector {
             .header(LOG_TYPE, table.as_str())
             .header(X_MS_DATE, date)
             .header(TIME_GENERATED_FIELD, EVENT_TIME)
-            .body(body.to_vec())
+            .body(body)
             .send()
             .await
             .map_err(DeliveryError::unreachable)?;

@@ -1,9 +1,6 @@
-//! The SharedKey signature: HMAC-SHA256 over a five-line string-to-sign, keyed by the decoded key.
+//! The Data Collector string-to-sign: five lines over the body length and the date.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::azure::shared_key;
 
 /// The resource path that is signed (no query string).
 pub const RESOURCE: &str = "/api/logs";
@@ -17,20 +14,13 @@ pub fn string_to_sign(content_length: usize, date: &str) -> String {
 
 /// The `Authorization` header value: `SharedKey <workspace id>:<base64 signature>`.
 pub fn authorization(workspace_id: &str, key: &[u8], content_length: usize, date: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign(content_length, date).as_bytes());
-    let signature = STANDARD.encode(mac.finalize().into_bytes());
-    format!("SharedKey {workspace_id}:{signature}")
-}
-
-/// RFC 1123 date in GMT with English names, as `x-ms-date` requires.
-pub fn rfc1123(time: DateTime<Utc>) -> String {
-    time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    shared_key::authorization(workspace_id, key, &string_to_sign(content_length, date))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{engine::general_purpose::STANDARD, Engine};
 
     const WORKSPACE: &str = "11111111-2222-3333-4444-555555555555";
     const KEY: &str =
@@ -61,13 +51,5 @@ mod tests {
         assert_eq!(body.len(), 17);
         assert!(authorization(WORKSPACE, &key(), body.len(), DATE)
             .ends_with(":ER6VSgD6NrHurbFi3ip/ZFYApeMY1E8QF9/XxltZWmc="));
-    }
-
-    #[test]
-    fn dates_are_rfc_1123_gmt() {
-        let time = DateTime::parse_from_rfc3339("2016-04-04T08:00:00Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(rfc1123(time), DATE);
     }
 }

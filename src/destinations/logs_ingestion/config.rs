@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use reqwest::Url;
 
-use crate::identity::Credential;
+use crate::azure::identity::Credential;
 use crate::schema::Table;
 
 /// A data collection rule's immutable id: `dcr-` followed by 32 hex digits.

@@ -2,19 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 use flate2::{write::GzEncoder, Compression};
 use reqwest::{header, StatusCode, Url};
 use secrecy::ExposeSecret;
-use tokio::time::Instant;
 
 use super::config::LogsIngestionConfig;
+use crate::azure::http::{self, error_body, retry_after};
+use crate::azure::identity::TokenProvider;
 use crate::destinations::batch::{self, Encoded, Limits};
-use crate::destinations::retry::retrying;
-use crate::destinations::{error_body, retry_after, DeliveryError};
-use crate::identity::TokenProvider;
+use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::{Row, Table, TIME_GENERATED};
+use crate::timeouts::Timeouts;
 
 pub const API_VERSION: &str = "2023-01-01";
 /// 1 MB per call, counted on the uncompressed JSON to be safe; 64 KB per value.
@@ -47,31 +46,23 @@ enum Posted {
 }
 
 impl LogsIngestion {
-    pub fn new(config: LogsIngestionConfig) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("the TLS backend initialises");
-        let tokens = TokenProvider::new(config.credential.clone(), config.audience.clone());
+    pub fn new(config: LogsIngestionConfig, timeouts: &Timeouts) -> Self {
+        let tokens =
+            TokenProvider::new(config.credential.clone(), config.audience.clone(), timeouts);
         LogsIngestion {
-            client,
+            client: http::client(timeouts),
             config,
             tokens,
         }
     }
 
-    /// Sends the rows in as many requests as the 1 MB limit needs; a 413 splits a request in two,
-    /// and a lone row answered 413 is cut shorter a few times before the delivery fails.
-    pub async fn send(
-        &self,
-        table: Table,
-        rows: &[Row],
-        deadline: Instant,
-    ) -> Result<(), DeliveryError> {
+    /// Sends the rows in as many requests as the 1 MB limit needs, one attempt each; a 413 splits
+    /// a request in two, and a lone row answered 413 is cut shorter a few times. On failure, the
+    /// rows of the failed request and of every request not yet made are unsent.
+    pub async fn send(&self, table: Table, rows: &[Row]) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
-        let encoded = batch::encode_all(rows, LIMITS, encode)?;
+        let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
         let mut pending: Vec<(Vec<Encoded>, u32)> = time_buckets(rows, encoded)
             .into_values()
             .flat_map(|bucket| batch::chunks(bucket, LIMITS.request_bytes))
@@ -79,34 +70,43 @@ impl LogsIngestion {
             .collect();
         while let Some((chunk, shrinks)) = pending.pop() {
             let body = gzip(&batch::json_array(&chunk));
-            match retrying(deadline, || self.post(&url, stream, &body)).await? {
-                Posted::Accepted => {}
-                Posted::TooLarge if chunk.len() > 1 => {
+            let failed = match self.post(&url, stream, body).await {
+                Ok(Posted::Accepted) => continue,
+                Ok(Posted::TooLarge) if chunk.len() > 1 => {
                     let mut first = chunk;
                     let second = first.split_off(first.len() / 2);
                     pending.extend([(first, shrinks), (second, shrinks)]);
+                    continue;
                 }
-                Posted::TooLarge if shrinks < MAX_SHRINKS => {
+                Ok(Posted::TooLarge) if shrinks < MAX_SHRINKS => {
                     let index = chunk[0].index;
                     let field_bytes = LIMITS.field_bytes >> (shrinks + 1);
-                    let json = batch::fit(&rows[index], field_bytes, LIMITS, encode)?;
-                    pending.push((vec![Encoded { index, json }], shrinks + 1));
+                    match batch::fit(&rows[index], field_bytes, LIMITS, encode) {
+                        Ok(json) => {
+                            pending.push((vec![Encoded { index, json }], shrinks + 1));
+                            continue;
+                        }
+                        Err(error) => error,
+                    }
                 }
-                Posted::TooLarge => {
-                    return Err(rejected(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        String::new(),
-                        None,
-                        stream,
-                    ))
+                Ok(Posted::TooLarge) => {
+                    rejected(StatusCode::PAYLOAD_TOO_LARGE, String::new(), None, stream)
                 }
-            }
+                Err(error) => error,
+            };
+            let mut unsent: Vec<usize> = chunk.iter().map(|r| r.index).collect();
+            unsent.extend(pending.iter().flat_map(|(c, _)| c.iter().map(|r| r.index)));
+            return Err(Unsent {
+                error: failed,
+                rows: unsent,
+            });
         }
         Ok(())
     }
 
     /// One gzip-compressed POST; a 401 refreshes the token and tries once more.
-    async fn post(&self, url: &Url, stream: &str, body: &[u8]) -> Result<Posted, DeliveryError> {
+    async fn post(&self, url: &Url, stream: &str, body: Vec<u8>) -> Result<Posted, DeliveryError> {
+        let body = bytes::Bytes::from(body);
         for attempt in 0..2 {
             let token = self.tokens.token().await?;
             let response = self
@@ -115,7 +115,7 @@ impl LogsIngestion {
                 .bearer_auth(token.expose_secret())
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_ENCODING, "gzip")
-                .body(body.to_vec())
+                .body(body.clone())
                 .send()
                 .await
                 .map_err(DeliveryError::unreachable)?;

@@ -4,13 +4,13 @@
 //! See <https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference>
 //! and <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>.
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
+
+use crate::timeouts::Timeouts;
 
 /// The managed-identity endpoint's API version on App Service and Functions.
 pub const MANAGED_IDENTITY_API_VERSION: &str = "2019-08-01";
@@ -122,14 +122,9 @@ impl NumberOrString {
 
 impl TokenProvider {
     /// `audience` is a resource URI such as `https://monitor.azure.com`.
-    pub fn new(credential: Credential, audience: String) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("the TLS backend initialises");
+    pub fn new(credential: Credential, audience: String, timeouts: &Timeouts) -> Self {
         TokenProvider {
-            client,
+            client: super::http::client(timeouts),
             credential,
             audience,
             cache: Mutex::new(None),

@@ -1,0 +1,56 @@
+//! The composition root: builds what every request shares from the settings, once.
+
+use crate::delivery::Delivery;
+use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
+use crate::schema::TableNames;
+use crate::settings::{DestinationConfig, Settings};
+use crate::sources::Credentials;
+use crate::storage_queue::StorageQueue;
+use crate::timeouts::Timeouts;
+
+/// What every request shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub credentials: Credentials,
+    pub tables: TableNames,
+    pub max_body_bytes: usize,
+    pub timeouts: Timeouts,
+    /// Dedup, group commit, the destination, retries and the spill.
+    pub delivery: Delivery,
+}
+
+impl AppState {
+    /// Builds the shared state. Delivery attempts run on the current runtime, so call it in the
+    /// runtime that outlives the HTTP workers (`main`'s).
+    pub fn new(settings: &Settings) -> Self {
+        let timeouts = settings.timeouts;
+        let destination = match &settings.destination {
+            DestinationConfig::LogsIngestion(config) => Destination::LogsIngestion(Box::new(
+                LogsIngestion::new((**config).clone(), &timeouts),
+            )),
+            DestinationConfig::DataCollector(config) => {
+                Destination::DataCollector(DataCollector::new(config.clone(), &timeouts))
+            }
+            DestinationConfig::LocalFile(dir) => {
+                Destination::LocalFile(LocalFile::new(dir.clone()))
+            }
+        };
+        let spill = settings
+            .spill
+            .as_ref()
+            .map(|spill| StorageQueue::new(&spill.service, &spill.queue, &timeouts));
+        AppState {
+            credentials: settings.credentials.clone(),
+            tables: settings.tables.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            timeouts,
+            delivery: Delivery::new(
+                destination,
+                &settings.tables,
+                spill,
+                settings.dedup_window,
+                timeouts,
+            ),
+        }
+    }
+}

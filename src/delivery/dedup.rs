@@ -1,0 +1,266 @@
+//! Recognising a webhook the sender already delivered (senders retry; Log Analytics does not
+//! de-duplicate). Keys live in memory as 16-byte digests for a window: a restart, or another
+//! instance, forgets them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// What identifies a webhook: the first 128 bits of SHA-256 over its key.
+type Digest = [u8; 16];
+
+/// At most this many settled keys are remembered. Each costs about 60 bytes (a 16-byte digest
+/// and a 4-byte time in the map and in the expiry queue, with their tables' slack): ~6 MB.
+pub const CAPACITY: usize = 100_000;
+
+/// How a key stands.
+#[derive(Clone, Copy, PartialEq)]
+enum Entry {
+    /// An attempt may still commit this webhook's rows; a copy waits for its outcome.
+    InFlight,
+    /// Every row was delivered (or spilled), at this second of the window clock.
+    Done(u32),
+}
+
+#[derive(Default)]
+struct Keys {
+    entries: HashMap<Digest, Entry>,
+    /// Rows (by position) of webhooks whose delivery stopped part-way, and when: a retry
+    /// delivers only the others. Rare, so kept apart from `entries`.
+    partial: HashMap<Digest, (u32, Box<[u32]>)>,
+    /// Settled keys in the order they settled, for expiry and the size cap.
+    order: VecDeque<(u32, Digest)>,
+}
+
+/// Remembers settled webhook keys for `window`, at most [`CAPACITY`] of them.
+pub struct Dedup {
+    keys: Mutex<Keys>,
+    /// Woken whenever a key in flight settles or is released.
+    changed: Notify,
+    epoch: Instant,
+    window: u32,
+    capacity: usize,
+}
+
+/// The outcome of claiming a key.
+pub enum Claim {
+    /// Ours to deliver; settle or drop the ticket when the outcome is known.
+    New(Ticket),
+    /// Already delivered within the window.
+    Duplicate,
+    /// Another copy's attempt was still in flight at the deadline.
+    Busy,
+}
+
+/// A claimed key. Dropping it unsettled releases the key, remembering the rows already delivered.
+pub struct Ticket {
+    dedup: Arc<Dedup>,
+    key: Digest,
+    delivered: Vec<u32>,
+    settled: bool,
+}
+
+impl Dedup {
+    pub fn new(window: Duration) -> Arc<Self> {
+        Self::with_capacity(window, CAPACITY)
+    }
+
+    fn with_capacity(window: Duration, capacity: usize) -> Arc<Self> {
+        Arc::new(Dedup {
+            keys: Mutex::default(),
+            changed: Notify::new(),
+            epoch: Instant::now(),
+            window: u32::try_from(window.as_secs()).unwrap_or(u32::MAX),
+            capacity,
+        })
+    }
+
+    /// Claims `key`. A copy of a webhook whose attempt is in flight waits for its outcome, until
+    /// `deadline`: delivered → duplicate, failed → ours.
+    pub async fn claim(self: &Arc<Self>, key: &str, deadline: Instant) -> Claim {
+        let digest = digest(key);
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut keys = self.lock();
+                self.expire(&mut keys);
+                match keys.entries.get(&digest) {
+                    Some(Entry::Done(_)) => return Claim::Duplicate,
+                    Some(Entry::InFlight) => {}
+                    None => {
+                        keys.entries.insert(digest, Entry::InFlight);
+                        let delivered = keys.partial.remove(&digest).map(|(_, rows)| rows);
+                        return Claim::New(Ticket {
+                            dedup: Arc::clone(self),
+                            key: digest,
+                            delivered: delivered.map(Vec::from).unwrap_or_default(),
+                            settled: false,
+                        });
+                    }
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Claim::Busy;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn now(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn expire(&self, keys: &mut Keys) {
+        let now = self.now();
+        while let Some(&(at, key)) = keys.order.front() {
+            if now.saturating_sub(at) < self.window && keys.order.len() <= self.capacity {
+                break;
+            }
+            keys.order.pop_front();
+            // A key settled again later has a later entry in `order`; this one is stale.
+            if keys.entries.get(&key) == Some(&Entry::Done(at)) {
+                keys.entries.remove(&key);
+            }
+            if keys
+                .partial
+                .get(&key)
+                .is_some_and(|(since, _)| *since == at)
+            {
+                keys.partial.remove(&key);
+            }
+        }
+    }
+
+    fn finish(&self, key: Digest, delivered: &mut Vec<u32>, settled: bool) {
+        let now = self.now();
+        let mut keys = self.lock();
+        if settled {
+            keys.entries.insert(key, Entry::Done(now));
+            keys.order.push_back((now, key));
+        } else {
+            keys.entries.remove(&key);
+            if !delivered.is_empty() {
+                let rows = std::mem::take(delivered).into_boxed_slice();
+                keys.partial.insert(key, (now, rows));
+                keys.order.push_back((now, key));
+            }
+        }
+        drop(keys);
+        self.changed.notify_waiters();
+    }
+}
+
+fn digest(key: &str) -> Digest {
+    let hash = Sha256::digest(key.as_bytes());
+    hash[..16].try_into().expect("SHA-256 has 32 bytes")
+}
+
+impl Ticket {
+    /// Positions of the webhook's rows an earlier, interrupted delivery already wrote.
+    pub fn delivered(&self) -> &[u32] {
+        &self.delivered
+    }
+
+    /// Notes rows (by position) the destination accepted while others failed.
+    pub fn record(&mut self, positions: impl IntoIterator<Item = u32>) {
+        self.delivered.extend(positions);
+    }
+
+    /// Every row is delivered (or spilled): later copies are duplicates.
+    pub fn settle(mut self) {
+        self.settled = true;
+        let dedup = Arc::clone(&self.dedup);
+        dedup.finish(self.key, &mut self.delivered, true);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.settled {
+            let dedup = Arc::clone(&self.dedup);
+            dedup.finish(self.key, &mut self.delivered, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    async fn claim(dedup: &Arc<Dedup>, key: &str) -> Ticket {
+        match dedup.claim(key, soon()).await {
+            Claim::New(ticket) => ticket,
+            _ => panic!("{key} should be new"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_settled_key_is_a_duplicate_and_a_released_one_is_not() {
+        let dedup = Dedup::with_capacity(Duration::from_secs(60), 3);
+        claim(&dedup, "a").await.settle();
+        assert!(matches!(dedup.claim("a", soon()).await, Claim::Duplicate));
+        drop(claim(&dedup, "b").await);
+        assert!(matches!(dedup.claim("b", soon()).await, Claim::New(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_expire_after_the_window_or_beyond_the_capacity() {
+        let dedup = Dedup::with_capacity(Duration::from_secs(60), 3);
+        for key in ["a", "b", "c", "d"] {
+            claim(&dedup, key).await.settle();
+        }
+        assert!(
+            matches!(dedup.claim("a", soon()).await, Claim::New(_)),
+            "over capacity, the oldest goes"
+        );
+        assert!(matches!(dedup.claim("d", soon()).await, Claim::Duplicate));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(matches!(dedup.claim("d", soon()).await, Claim::New(_)));
+    }
+
+    #[tokio::test]
+    async fn a_copy_waits_for_the_attempt_in_flight_and_learns_its_outcome() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        let first = claim(&dedup, "k").await;
+        let copy = tokio::spawn({
+            let dedup = Arc::clone(&dedup);
+            async move { matches!(dedup.claim("k", soon()).await, Claim::Duplicate) }
+        });
+        tokio::task::yield_now().await;
+        first.settle();
+        assert!(copy.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_still_waiting_at_its_deadline_is_busy() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        let _first = claim(&dedup, "k").await;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert!(matches!(dedup.claim("k", deadline).await, Claim::Busy));
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_partial_delivery_learns_which_rows_were_written() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        let mut first = claim(&dedup, "k").await;
+        first.record([0, 2]);
+        drop(first);
+        let retry = claim(&dedup, "k").await;
+        assert_eq!(retry.delivered(), &[0, 2]);
+    }
+}

@@ -1,0 +1,339 @@
+//! Adaptive group commit for one table. A webhook goes out at once when a delivery slot is free;
+//! webhooks that arrive while every slot is busy, or while the destination is paused after a
+//! failure or a 429, wait together and leave as one request when a slot frees up. An attempt,
+//! once sent, is never abandoned: its outcome settles each webhook's key.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use super::concurrency::Concurrency;
+use super::work::Work;
+use crate::destinations::{DeliveryError, Destination, Unsent};
+use crate::schema::{Row, Table, TableName};
+
+/// Most rows one group carries; the destination still splits its requests by size.
+const MAX_GROUP_ROWS: usize = 2_000;
+/// The first pause after a failure; it doubles after each failure in a row up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How one webhook's rows fared.
+pub enum Commit {
+    /// The destination accepted every row, and the key is settled.
+    Delivered,
+    /// No attempt for these rows can still commit: they are the caller's again, to spill or fail.
+    Returned(Work, DeliveryError),
+    /// The deadline came while an attempt was in flight; its outcome settles the key.
+    InFlight,
+}
+
+/// The table's queue and slots.
+pub struct Lane {
+    table: Table,
+    name: TableName,
+    destination: Arc<Destination>,
+    group_bytes: usize,
+    /// Where attempts run: a runtime that outlives the HTTP workers.
+    runtime: Handle,
+    state: Mutex<State>,
+    /// Woken whenever the lane becomes idle.
+    idle: Notify,
+}
+
+struct State {
+    queue: VecDeque<Pending>,
+    /// Webhooks of failed groups, each waiting out its backoff before it rejoins the queue.
+    parked: Vec<(Instant, Pending)>,
+    in_flight: usize,
+    concurrency: Concurrency,
+    /// No request starts before this: the destination throttled and said how long to wait.
+    paused_until: Option<Instant>,
+    /// When the next wake-up is due, if one is scheduled.
+    wake_at: Option<Instant>,
+    backoff: Duration,
+    next_id: u64,
+}
+
+struct Pending {
+    id: u64,
+    work: Work,
+    deadline: Instant,
+    reply: oneshot::Sender<Commit>,
+}
+
+impl Lane {
+    /// A lane whose attempts run on the current runtime.
+    pub fn new(table: Table, name: TableName, destination: Arc<Destination>) -> Arc<Self> {
+        Arc::new(Lane {
+            table,
+            name,
+            group_bytes: destination.group_bytes(),
+            destination,
+            runtime: Handle::current(),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                parked: Vec::new(),
+                in_flight: 0,
+                concurrency: Concurrency::default(),
+                paused_until: None,
+                wake_at: None,
+                backoff: FIRST_BACKOFF,
+                next_id: 0,
+            }),
+            idle: Notify::new(),
+        })
+    }
+
+    /// Delivers one webhook's rows, alone or with others, and waits for the outcome until
+    /// `deadline` (time spent waiting for a slot included).
+    pub async fn commit(self: &Arc<Self>, work: Work, deadline: Instant) -> Commit {
+        let (reply, mut answer) = oneshot::channel();
+        let id = {
+            let mut state = self.lock();
+            let id = state.next_id;
+            state.next_id += 1;
+            state.queue.push_back(Pending {
+                id,
+                work,
+                deadline,
+                reply,
+            });
+            self.dispatch(&mut state);
+            id
+        };
+        if let Ok(outcome) = tokio::time::timeout_at(deadline, &mut answer).await {
+            // A lost reply means the runtime is going away: nothing is known.
+            return outcome.unwrap_or(Commit::InFlight);
+        }
+        if let Some(pending) = self.lock().withdraw(id) {
+            return Commit::Returned(pending.work, DeliveryError::DeadlineExceeded);
+        }
+        // Answered as the deadline struck, or still in an attempt.
+        answer.try_recv().unwrap_or(Commit::InFlight)
+    }
+
+    /// True when nothing is queued, parked or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.lock().is_idle()
+    }
+
+    /// Waits until the lane is idle, or `deadline`.
+    pub async fn settled(&self, deadline: Instant) -> bool {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.is_idle() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.is_idle();
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts groups while slots are free and the destination is not paused, and arranges to
+    /// come back when a pause or a backoff ends.
+    fn dispatch(self: &Arc<Self>, state: &mut State) {
+        let now = Instant::now();
+        state.unpark(now);
+        if state.paused_until.is_some_and(|until| until <= now) {
+            state.paused_until = None;
+        }
+        while state.paused_until.is_none()
+            && !state.queue.is_empty()
+            && state.in_flight < state.concurrency.limit()
+        {
+            let group = self.take_group(&mut state.queue);
+            if group.is_empty() {
+                continue;
+            }
+            state.in_flight += 1;
+            let saturated = state.in_flight >= state.concurrency.limit();
+            self.runtime
+                .spawn(Arc::clone(self).attempt(group, saturated));
+        }
+        let next = state
+            .parked
+            .iter()
+            .map(|(at, _)| *at)
+            .chain(state.paused_until)
+            .min();
+        if let Some(at) = next.filter(|at| state.wake_at.is_none_or(|due| *at < due)) {
+            state.wake_at = Some(at);
+            self.runtime.spawn(Arc::clone(self).wake(at));
+        }
+        if state.is_idle() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    async fn wake(self: Arc<Self>, at: Instant) {
+        tokio::time::sleep_until(at).await;
+        let mut state = self.lock();
+        if state.wake_at == Some(at) {
+            state.wake_at = None;
+        }
+        self.dispatch(&mut state);
+    }
+
+    /// The oldest waiting webhooks, up to the group's row and byte bounds (at least one).
+    fn take_group(&self, queue: &mut VecDeque<Pending>) -> Vec<Pending> {
+        let (mut rows, mut bytes) = (0, 0);
+        let mut group = Vec::new();
+        while let Some(next) = queue.front() {
+            let full = rows + next.work.rows.len() > MAX_GROUP_ROWS
+                || bytes + next.work.bytes() > self.group_bytes;
+            if !group.is_empty() && full {
+                break;
+            }
+            let pending = queue.pop_front().expect("front exists");
+            // A webhook whose request went away is not sent: its sender saw no 2xx.
+            if pending.reply.is_closed() {
+                continue;
+            }
+            rows += pending.work.rows.len();
+            bytes += pending.work.bytes();
+            group.push(pending);
+        }
+        group
+    }
+
+    /// One request for a group; its outcome answers every webhook in it.
+    async fn attempt(self: Arc<Self>, mut group: Vec<Pending>, saturated: bool) {
+        let rows: Vec<Row> = group
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.work.rows))
+            .collect();
+        let started = Instant::now();
+        let result = self.destination.send(self.table, &self.name, &rows).await;
+        let now = Instant::now();
+        let mut answers = Vec::with_capacity(group.len());
+        let mut state = self.lock();
+        state.in_flight -= 1;
+        match result {
+            Ok(()) => {
+                state.concurrency.succeeded(now - started, saturated, now);
+                state.backoff = FIRST_BACKOFF;
+                for mut pending in group {
+                    pending.work.settle();
+                    answers.push((pending.reply, Commit::Delivered));
+                }
+            }
+            Err(unsent) => {
+                let error = unsent.error.clone();
+                return_rows(&mut group, rows, unsent);
+                let resume = self.pause_after(&mut state, &error, now - started, now);
+                for pending in group {
+                    let time_left = pending.deadline.saturating_duration_since(resume);
+                    let worth_retrying = resume_worthwhile(&error, &state, time_left);
+                    if worth_retrying && !pending.reply.is_closed() {
+                        state.parked.push((resume, pending));
+                    } else {
+                        let returned = Commit::Returned(pending.work, error.clone());
+                        answers.push((pending.reply, returned));
+                    }
+                }
+            }
+        }
+        self.dispatch(&mut state);
+        drop(state);
+        for (reply, answer) in answers {
+            // A webhook whose waiter is gone drops its work here, which releases its key.
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// After a failure: the group waits out the destination's `Retry-After` (and then the whole
+    /// table does, so that one request carries every webhook that waited), or a jittered backoff;
+    /// the table's concurrency shrinks. Returns when the group may be tried again.
+    fn pause_after(
+        &self,
+        state: &mut State,
+        error: &DeliveryError,
+        rtt: Duration,
+        now: Instant,
+    ) -> Instant {
+        if !error.is_retryable() {
+            return now;
+        }
+        state.concurrency.backed_off(rtt, now);
+        let wait = match error.retry_after() {
+            Some(seconds) => Duration::from_secs(seconds),
+            None => jitter(state.backoff),
+        };
+        state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+        let resume = now + wait;
+        if error.is_throttled() || error.retry_after().is_some() {
+            state.paused_until = Some(state.paused_until.map_or(resume, |t| t.max(resume)));
+        }
+        tracing::debug!(table = %self.name, error = %error, wait_ms = wait.as_millis() as u64, "Pausing the table's deliveries.");
+        resume
+    }
+}
+
+impl State {
+    fn is_idle(&self) -> bool {
+        self.in_flight == 0 && self.queue.is_empty() && self.parked.is_empty()
+    }
+
+    /// Takes a webhook that is still waiting (queued or parked) out of the lane.
+    fn withdraw(&mut self, id: u64) -> Option<Pending> {
+        if let Some(index) = self.queue.iter().position(|p| p.id == id) {
+            return self.queue.remove(index);
+        }
+        let index = self.parked.iter().position(|(_, p)| p.id == id)?;
+        Some(self.parked.swap_remove(index).1)
+    }
+
+    /// Moves parked webhooks whose backoff is over to the front of the queue, oldest first.
+    fn unpark(&mut self, now: Instant) {
+        if self.parked.iter().all(|(at, _)| *at > now) {
+            return;
+        }
+        let (mut due, parked): (Vec<_>, Vec<_>) =
+            self.parked.drain(..).partition(|(at, _)| *at <= now);
+        self.parked = parked;
+        due.sort_by_key(|(_, p)| std::cmp::Reverse(p.id));
+        for (_, pending) in due {
+            self.queue.push_front(pending);
+        }
+    }
+}
+
+/// A retry is worth queueing when the failure may pass and an attempt fits before the deadline.
+fn resume_worthwhile(error: &DeliveryError, state: &State, time_left: Duration) -> bool {
+    error.is_retryable() && time_left > state.concurrency.rtt_or(FIRST_BACKOFF) * 2
+}
+
+/// Gives each webhook of a failed group back the rows the destination did not accept, and
+/// records on its ticket the ones it did.
+fn return_rows(group: &mut [Pending], rows: Vec<Row>, unsent: Unsent) {
+    let mut failed = vec![false; rows.len()];
+    for index in unsent.rows {
+        failed[index] = true;
+    }
+    let mut rows = rows.into_iter().zip(failed);
+    for pending in group {
+        let count = pending.work.sent_count();
+        pending.work.take_back(rows.by_ref().take(count));
+    }
+}
+
+/// A random duration in `[0, max]` ("full jitter"), so retrying instances do not move in step.
+fn jitter(max: Duration) -> Duration {
+    let random = RandomState::new().hash_one(std::time::SystemTime::now());
+    max.mul_f64((random % 10_000) as f64 / 10_000.0)
+}

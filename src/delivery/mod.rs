@@ -1,0 +1,195 @@
+//! The delivery layer: owns de-duplication, group commit, the destination, retries and the
+//! spill, behind one call, [`Delivery::submit`], with one [`Outcome`].
+//!
+//! Exactly once on one instance: a webhook's key is claimed before its rows leave, an attempt
+//! once sent is never abandoned and its outcome settles the key, and rows are spilled only when
+//! no attempt for them can still commit. The one window left is an attempt that times out on
+//! our side ([`Timeouts::attempt`]) and commits at the destination anyway.
+
+mod concurrency;
+pub mod dedup;
+mod lane;
+pub mod spill;
+mod work;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use dedup::{Claim, Dedup};
+use lane::{Commit, Lane};
+use work::Work;
+
+use crate::destinations::{DeliveryError, Destination};
+use crate::error::chain;
+use crate::schema::{Batch, Table, TableNames};
+use crate::storage_queue::StorageQueue;
+use crate::timeouts::Timeouts;
+
+/// How a submitted webhook fared.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every row was accepted by the destination.
+    Delivered,
+    /// The destination failed; every row is on the spill queue, for the drain.
+    Spilled,
+    /// The same webhook was already delivered: nothing was written again.
+    Duplicate,
+    /// Not delivered; the sender should retry (after `Retry-After`, when the error says).
+    Failed(DeliveryError),
+}
+
+/// Dedup, group commit, destination and spill, built once.
+pub struct Delivery {
+    destination: Arc<Destination>,
+    lanes: HashMap<Table, Arc<Lane>>,
+    dedup: Option<Arc<Dedup>>,
+    spill: Option<StorageQueue>,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("destination", &self.destination.name())
+            .field("spill", &self.spill)
+            .field("dedup", &self.dedup.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// Builds the layer; its attempts run on the current runtime, so call it inside the one that
+    /// lives longest. `dedup_window` zero turns de-duplication off; `spill` `None` answers
+    /// failures instead of queueing them.
+    pub fn new(
+        destination: Destination,
+        tables: &TableNames,
+        spill: Option<StorageQueue>,
+        dedup_window: Duration,
+        timeouts: Timeouts,
+    ) -> Self {
+        let destination = Arc::new(destination);
+        let lanes = Table::ALL
+            .into_iter()
+            .map(|table| {
+                let name = tables.name(table).clone();
+                (table, Lane::new(table, name, Arc::clone(&destination)))
+            })
+            .collect();
+        Delivery {
+            destination,
+            lanes,
+            dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
+            spill,
+            timeouts,
+        }
+    }
+
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    pub fn spill_queue(&self) -> Option<&StorageQueue> {
+        self.spill.as_ref()
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Delivers a webhook's rows by `deadline`, or spills them, exactly once per key.
+    pub async fn submit(&self, batch: Batch, deadline: Instant) -> Outcome {
+        self.deliver(batch, deadline, self.spill.as_ref()).await
+    }
+
+    /// Delivers rows taken from the spill queue (`key` names the message): never spilled again.
+    pub async fn redeliver(&self, batch: Batch, deadline: Instant) -> Outcome {
+        self.deliver(batch, deadline, None).await
+    }
+
+    /// Waits until no attempt is queued or in flight, at most `within`; true if none is.
+    pub async fn settled(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        for lane in self.lanes.values() {
+            if !lane.settled(deadline).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn deliver(
+        &self,
+        batch: Batch,
+        deadline: Instant,
+        spill: Option<&StorageQueue>,
+    ) -> Outcome {
+        let ticket = match &self.dedup {
+            None => None,
+            Some(dedup) => match dedup.claim(&batch.key, deadline).await {
+                Claim::New(ticket) => Some(ticket),
+                Claim::Duplicate => return Outcome::Duplicate,
+                Claim::Busy => return Outcome::Failed(DeliveryError::InFlight),
+            },
+        };
+        let mut work = Work::new(batch.rows, ticket);
+        if work.rows.is_empty() {
+            work.settle();
+            return Outcome::Delivered;
+        }
+        match self.lanes[&batch.table].commit(work, deadline).await {
+            Commit::Delivered => Outcome::Delivered,
+            Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
+            Commit::Returned(work, error) => match spill {
+                Some(queue) => self.spill(queue, batch.table, work, error).await,
+                // Dropping the work releases the key, remembering any rows already written.
+                None => Outcome::Failed(error),
+            },
+        }
+    }
+
+    /// Puts rows no attempt can still commit on the spill queue; if that fails too, the
+    /// webhook has failed.
+    async fn spill(
+        &self,
+        queue: &StorageQueue,
+        table: Table,
+        mut work: Work,
+        error: DeliveryError,
+    ) -> Outcome {
+        let spilled =
+            tokio::time::timeout(self.timeouts.spill, spill::spill(queue, table, &work.rows)).await;
+        match spilled {
+            Ok(Ok(messages)) => {
+                tracing::warn!(
+                    queue = queue.name(),
+                    messages,
+                    rows = work.rows.len(),
+                    error = chain(&error),
+                    fix = error.operator_hint().unwrap_or(""),
+                    "Delivery failed; rows spilled to the queue for the drain function."
+                );
+                work.settle();
+                Outcome::Spilled
+            }
+            Ok(Err(spill_error)) => {
+                tracing::error!(
+                    queue = queue.name(),
+                    error = chain(&spill_error),
+                    "Spill failed; the webhook is answered 503."
+                );
+                Outcome::Failed(error)
+            }
+            Err(_) => {
+                tracing::error!(
+                    queue = queue.name(),
+                    "Spill timed out; the webhook is answered 503."
+                );
+                Outcome::Failed(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The wire: one signed REST request per queue operation.
+
+use chrono::Utc;
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretSlice};
+use tokio::sync::OnceCell;
+
+use super::config::{QueueAuth, QueueServiceConfig, API_VERSION, STORAGE_AUDIENCE};
+use super::signing::{string_to_sign, CONTENT_TYPE};
+use crate::azure::identity::{TokenError, TokenProvider};
+use crate::azure::{http, shared_key};
+use crate::timeouts::Timeouts;
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue service could not be reached")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("the queue service answered HTTP {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("no access token for the queue service")]
+    Token(#[from] TokenError),
+}
+
+/// A received message: its text and what is needed to delete it.
+#[derive(Clone, Debug)]
+pub struct QueueMessage {
+    pub id: String,
+    pub pop_receipt: String,
+    pub dequeue_count: u32,
+    pub text: String,
+}
+
+enum Signer {
+    SharedKey {
+        account: String,
+        key: SecretSlice<u8>,
+    },
+    Token(Box<TokenProvider>),
+}
+
+/// One queue. It is created on first use.
+pub struct StorageQueue {
+    client: reqwest::Client,
+    endpoint: Url,
+    name: String,
+    signer: Signer,
+    created: OnceCell<()>,
+}
+
+impl std::fmt::Debug for StorageQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageQueue")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageQueue {
+    pub fn new(config: &QueueServiceConfig, name: &str, timeouts: &Timeouts) -> Self {
+        let client = http::client(timeouts);
+        let signer = match &config.auth {
+            QueueAuth::SharedKey { account, key } => Signer::SharedKey {
+                account: account.clone(),
+                key: key.clone(),
+            },
+            QueueAuth::Token(credential) => Signer::Token(Box::new(TokenProvider::new(
+                credential.clone(),
+                STORAGE_AUDIENCE.into(),
+                timeouts,
+            ))),
+        };
+        StorageQueue {
+            client,
+            endpoint: config.endpoint.clone(),
+            name: name.to_owned(),
+            signer,
+            created: OnceCell::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds a message that never expires. `text` must be XML-safe (the callers send base64).
+    pub async fn put(&self, text: &str) -> Result<(), QueueError> {
+        self.created
+            .get_or_try_init(|| async {
+                self.request(
+                    Method::PUT,
+                    &self.name,
+                    &[],
+                    None,
+                    &[StatusCode::CREATED, StatusCode::NO_CONTENT],
+                )
+                .await
+                .map(drop)
+            })
+            .await?;
+        let body = format!("<QueueMessage><MessageText>{text}</MessageText></QueueMessage>");
+        let path = format!("{}/messages", self.name);
+        self.request(
+            Method::POST,
+            &path,
+            &[("messagettl", "-1")],
+            Some(body),
+            &[StatusCode::CREATED],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Takes up to `count` messages, hidden from others for `visibility`.
+    pub async fn receive(
+        &self,
+        count: u8,
+        visibility: std::time::Duration,
+    ) -> Result<Vec<QueueMessage>, QueueError> {
+        let path = format!("{}/messages", self.name);
+        let count = count.to_string();
+        let visibility = visibility.as_secs().max(1).to_string();
+        let query = [
+            ("numofmessages", count.as_str()),
+            ("visibilitytimeout", visibility.as_str()),
+        ];
+        let xml = match self
+            .request(Method::GET, &path, &query, None, &[StatusCode::OK])
+            .await
+        {
+            Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
+            other => other?,
+        };
+        Ok(parse_messages(&xml))
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, message: &QueueMessage) -> Result<(), QueueError> {
+        let path = format!("{}/messages/{}", self.name, message.id);
+        let query = [("popreceipt", message.pop_receipt.as_str())];
+        self.request(
+            Method::DELETE,
+            &path,
+            &query,
+            None,
+            &[StatusCode::NO_CONTENT],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<String>,
+        expected: &[StatusCode],
+    ) -> Result<String, QueueError> {
+        let mut url = self
+            .endpoint
+            .join(path)
+            .expect("queue names and ids are URL-safe");
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let date = shared_key::rfc1123(Utc::now());
+        let body = body.unwrap_or_default();
+        let mut request = self
+            .client
+            .request(method.clone(), url.clone())
+            .header("x-ms-date", &date)
+            .header("x-ms-version", API_VERSION);
+        request = match &self.signer {
+            Signer::SharedKey { account, key } => {
+                let signed = string_to_sign(&method, body.len(), &date, account, &url, query);
+                request.header(
+                    "Authorization",
+                    shared_key::authorization(account, key.expose_secret(), &signed),
+                )
+            }
+            Signer::Token(tokens) => request.bearer_auth(tokens.token().await?.expose_secret()),
+        };
+        if !body.is_empty() {
+            request = request.header("Content-Type", CONTENT_TYPE);
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(QueueError::Unreachable)?;
+        let status = response.status();
+        let text = response.text().await.map_err(QueueError::Unreachable)?;
+        if expected.contains(&status) {
+            Ok(text)
+        } else {
+            Err(QueueError::Refused {
+                status: status.as_u16(),
+                body: text.chars().take(512).collect(),
+            })
+        }
+    }
+}
+
+/// Reads `<QueueMessage>` elements; their values are ids, dates, numbers and base64 text.
+fn parse_messages(xml: &str) -> Vec<QueueMessage> {
+    let tag = |element: &str, name: &str| -> Option<String> {
+        let start = element.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = element[start..].find(&format!("</{name}>"))? + start;
+        Some(element[start..end].to_owned())
+    };
+    xml.split("<QueueMessage>")
+        .skip(1)
+        .filter_map(|element| {
+            Some(QueueMessage {
+                id: tag(element, "MessageId")?,
+                pop_receipt: tag(element, "PopReceipt")?,
+                dequeue_count: tag(element, "DequeueCount")?.parse().ok()?,
+                text: tag(element, "MessageText")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_messages_are_read_from_the_xml() {
+        let xml = "<?xml version=\"1.0\"?><QueueMessagesList><QueueMessage><MessageId>id-1</MessageId><InsertionTime>x</InsertionTime><PopReceipt>AgAA+/=</PopReceipt><DequeueCount>3</DequeueCount><MessageText>SGk=</MessageText></QueueMessage></QueueMessagesList>";
+        let messages = parse_messages(xml);
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            (messages[0].dequeue_count, messages[0].text.as_str()),
+            (3, "SGk=")
+        );
+    }
+}

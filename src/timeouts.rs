@@ -1,0 +1,45 @@
+//! Every time budget the handler has, built once from the settings: the one owner of time.
+
+use std::time::Duration;
+
+/// How long each kind of wait may last. Every outbound client and every wait takes its budget
+/// from here; nothing else holds a timeout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timeouts {
+    /// `DELIVERY_TIMEOUT_SECONDS`: from the moment a webhook is submitted to its answer,
+    /// waiting for a delivery slot and retries included.
+    pub delivery: Duration,
+    /// One outbound HTTP request, start to finish. An attempt is never abandoned before this,
+    /// even past the delivery deadline: its outcome settles the webhook's key.
+    pub attempt: Duration,
+    /// Opening a connection to any Azure endpoint.
+    pub connect: Duration,
+    /// Putting a failed webhook's rows on the spill queue, after the delivery deadline.
+    pub spill: Duration,
+    /// One drained queue message: there is no sender waiting, so longer than a webhook.
+    pub drain: Duration,
+}
+
+impl Timeouts {
+    /// The budgets around a delivery deadline.
+    pub fn new(delivery: Duration) -> Self {
+        Timeouts {
+            delivery,
+            attempt: Duration::from_secs(30),
+            connect: Duration::from_secs(5),
+            spill: Duration::from_secs(5),
+            drain: Duration::from_secs(60),
+        }
+    }
+
+    /// How long a stopping server lets requests in flight finish: the deadline plus the spill.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.delivery + self.spill + Duration::from_secs(1)
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::new(Duration::from_secs(8))
+    }
+}
