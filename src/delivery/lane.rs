@@ -337,3 +337,82 @@ fn jitter(max: Duration) -> Duration {
     let random = RandomState::new().hash_one(std::time::SystemTime::now());
     max.mul_f64((random % 10_000) as f64 / 10_000.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
+    use crate::destinations::DataCollector;
+    use crate::schema::Provenance;
+    use crate::timeouts::Timeouts;
+    use chrono::Utc;
+
+    /// A lane whose destination accepts connections and never answers: every attempt stays in
+    /// flight, so the test sees exactly what waits and what was sent.
+    fn silent_lane() -> (Arc<Lane>, std::net::TcpListener) {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = DataCollectorConfig {
+            workspace_id: WorkspaceId::parse("11111111-2222-3333-4444-555555555555").unwrap(),
+            shared_key: SharedKey::parse("dGVzdA==").unwrap(),
+            endpoint: format!("http://{}", silent.local_addr().unwrap())
+                .parse()
+                .unwrap(),
+        };
+        let destination = Destination::DataCollector(DataCollector::new(config, &Timeouts::default()));
+        let name = TableName::parse("AuditWolf").unwrap();
+        (Lane::new(Table::AuditWolf, name, Arc::new(destination)), silent)
+    }
+
+    fn work() -> Work {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: Utc::now(),
+        };
+        Work::new(vec![Row::new(Table::AuditWolf, &provenance, Utc::now())], None)
+    }
+
+    fn counts(lane: &Lane) -> (usize, usize) {
+        let state = lane.lock();
+        (state.in_flight, state.queue.len())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_table_sends_at_once_and_a_busy_one_makes_the_next_group_wait() {
+        let (lane, _silent) = silent_lane();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let first = tokio::spawn({
+            let lane = Arc::clone(&lane);
+            async move { lane.commit(work(), deadline).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(counts(&lane), (1, 0), "sent on arrival, no linger");
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let lane = Arc::clone(&lane);
+                tokio::spawn(async move { lane.commit(work(), deadline).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(counts(&lane), (1, 3), "the next group gathers behind the busy slot");
+        drop((first, waiting));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_covers_waiting_for_a_slot_and_an_attempt_in_flight_is_not_abandoned() {
+        let (lane, _silent) = silent_lane();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(1);
+        let (sent, waited) = tokio::join!(lane.commit(work(), deadline), async {
+            tokio::task::yield_now().await;
+            lane.commit(work(), deadline).await
+        });
+        assert_eq!(Instant::now(), deadline, "both answered at the deadline");
+        assert!(matches!(sent, Commit::InFlight));
+        assert!(
+            matches!(waited, Commit::Returned(ref w, DeliveryError::DeadlineExceeded) if w.rows.len() == 1),
+            "never sent, so its rows are the caller's again"
+        );
+        assert_eq!(counts(&lane), (1, 0), "the attempt is still in flight");
+    }
+}

@@ -75,3 +75,48 @@ impl Work {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::dedup::{Claim, Dedup};
+    use crate::schema::{Provenance, Table};
+    use chrono::Utc;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    fn rows(count: usize) -> Vec<Row> {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: Utc::now(),
+        };
+        (0..count)
+            .map(|i| {
+                let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+                row.text("Summary", Some(&i.to_string()));
+                row
+            })
+            .collect()
+    }
+
+    async fn ticket(dedup: &std::sync::Arc<Dedup>) -> Ticket {
+        match dedup.claim("k", Instant::now() + Duration::from_secs(1)).await {
+            Claim::New(ticket) => ticket,
+            _ => panic!("new"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_partial_failure_sends_only_the_rows_not_yet_written() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        let mut work = Work::new(rows(4), Some(ticket(&dedup).await));
+        let sent = std::mem::take(&mut work.rows);
+        work.take_back(sent.into_iter().zip([false, true, false, true]));
+        assert_eq!(work.rows.len(), 2);
+        drop(work); // the attempt failed for rows 1 and 3: the key is released
+        let retry = Work::new(rows(4), Some(ticket(&dedup).await));
+        let summaries: Vec<_> = retry.rows.iter().map(|r| r.get("Summary").unwrap().clone()).collect();
+        assert_eq!(summaries, ["1", "3"]);
+    }
+}
