@@ -1,5 +1,6 @@
 //! Benchmark helper (not shipped): `bare` reads each body and answers 200, the ceiling of the
-//! HTTP stack; `destination` is a fast fake Log Analytics that answers 200 after `DELAY_MS`.
+//! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers 200 after
+//! `DELAY_MS`, with a managed-identity token endpoint at `GET /msi/token` for Logs Ingestion.
 //! Both count what they receive at `GET /stats`.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,18 @@ async fn receive(
         actix_web::rt::time::sleep(**delay).await;
     }
     HttpResponse::Ok().finish()
+}
+
+/// A managed-identity token answer, valid for an hour.
+async fn token() -> HttpResponse {
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    HttpResponse::Ok().body(format!(
+        "{{\"access_token\":\"bench-token\",\"expires_on\":\"{expires}\",\"token_type\":\"Bearer\"}}"
+    ))
 }
 
 async fn report(stats: web::Data<Stats>) -> HttpResponse {
@@ -58,6 +71,7 @@ async fn main() -> std::io::Result<()> {
             .app_data(delay.clone())
             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
             .route("/stats", web::get().to(report))
+            .route("/msi/token", web::get().to(token))
             .default_service(web::to(receive))
     })
     .bind(("127.0.0.1", port))?

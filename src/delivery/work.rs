@@ -101,7 +101,10 @@ mod tests {
     }
 
     async fn ticket(dedup: &std::sync::Arc<Dedup>) -> Ticket {
-        match dedup.claim("k", Instant::now() + Duration::from_secs(1)).await {
+        match dedup
+            .claim("k", Instant::now() + Duration::from_secs(1))
+            .await
+        {
             Claim::New(ticket) => ticket,
             _ => panic!("new"),
         }
@@ -116,7 +119,11 @@ mod tests {
         assert_eq!(work.rows.len(), 2);
         drop(work); // the attempt failed for rows 1 and 3: the key is released
         let retry = Work::new(rows(4), Some(ticket(&dedup).await));
-        let summaries: Vec<_> = retry.rows.iter().map(|r| r.get("Summary").unwrap().clone()).collect();
+        let summaries: Vec<_> = retry
+            .rows
+            .iter()
+            .map(|r| r.get("Summary").unwrap().clone())
+            .collect();
         assert_eq!(summaries, ["1", "3"]);
     }
 }
