@@ -26,12 +26,30 @@ enum Entry {
     Done(u32),
 }
 
+/// Digests are already uniformly random: their first eight bytes are the hash.
+#[derive(Clone, Copy, Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, byte) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*byte) << (8 * i);
+        }
+    }
+}
+
+type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
+
 #[derive(Default)]
 struct Keys {
-    entries: HashMap<Digest, Entry>,
+    entries: DigestMap<Entry>,
     /// Rows (by position) of webhooks whose delivery stopped part-way, and when: a retry
     /// delivers only the others. Rare, so kept apart from `entries`.
-    partial: HashMap<Digest, (u32, Box<[u32]>)>,
+    partial: DigestMap<(u32, Box<[u32]>)>,
     /// Settled keys in the order they settled, for expiry and the size cap.
     order: VecDeque<(u32, Digest)>,
 }

@@ -12,7 +12,6 @@ mod lane;
 pub mod spill;
 mod work;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +43,8 @@ pub enum Outcome {
 /// Dedup, group commit, destination and spill, built once.
 pub struct Delivery {
     destination: Arc<Destination>,
-    lanes: HashMap<Table, Arc<Lane>>,
+    /// One lane per table, in the order of [`Table::ALL`].
+    lanes: Vec<Arc<Lane>>,
     dedup: Option<Arc<Dedup>>,
     spill: Option<StorageQueue>,
     timeouts: Timeouts,
@@ -76,7 +76,7 @@ impl Delivery {
             .into_iter()
             .map(|table| {
                 let name = tables.name(table).clone();
-                (table, Lane::new(table, name, Arc::clone(&destination)))
+                Lane::new(table, name, Arc::clone(&destination))
             })
             .collect();
         Delivery {
@@ -113,12 +113,17 @@ impl Delivery {
     /// Waits until no attempt is queued or in flight, at most `within`; true if none is.
     pub async fn settled(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
-        for lane in self.lanes.values() {
+        for lane in &self.lanes {
             if !lane.settled(deadline).await {
                 return false;
             }
         }
         true
+    }
+
+    fn lane(&self, table: Table) -> &Arc<Lane> {
+        let index = Table::ALL.iter().position(|t| *t == table);
+        &self.lanes[index.expect("every table is in Table::ALL")]
     }
 
     async fn deliver(
@@ -140,7 +145,7 @@ impl Delivery {
             work.settle();
             return Outcome::Delivered;
         }
-        match self.lanes[&batch.table].commit(work, deadline).await {
+        match self.lane(batch.table).commit(work, deadline).await {
             Commit::Delivered => Outcome::Delivered,
             Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
             Commit::Returned(work, error) => match spill {
