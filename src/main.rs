@@ -15,12 +15,6 @@ use webhook_ingest::settings::{Settings, Vars, LOCAL_SETTINGS_FILE};
 use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::telemetry;
 
-/// mimalloc: the handler allocates many short-lived values per webhook (parsed JSON, rows,
-/// request bodies); glibc's malloc spent about a sixth of the CPU on them (see the README's
-/// benchmark notes).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> ExitCode {
     let settings = match Vars::from_env_and_file(Path::new(LOCAL_SETTINGS_FILE))
