@@ -198,16 +198,14 @@ impl Ticket {
     /// Every row is delivered (or spilled): later copies are duplicates.
     pub fn settle(mut self) {
         self.settled = true;
-        let dedup = Arc::clone(&self.dedup);
-        dedup.finish(self.key, &mut self.delivered, true);
+        self.dedup.finish(self.key, &mut self.delivered, true);
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.settled {
-            let dedup = Arc::clone(&self.dedup);
-            dedup.finish(self.key, &mut self.delivered, false);
+            self.dedup.finish(self.key, &mut self.delivered, false);
         }
     }
 }

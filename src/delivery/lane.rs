@@ -127,7 +127,7 @@ impl Lane {
     }
 
     /// True when nothing is queued, parked or in flight.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         self.lock().is_idle()
     }
 

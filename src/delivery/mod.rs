@@ -96,10 +96,6 @@ impl Delivery {
         self.spill.as_ref()
     }
 
-    pub fn timeouts(&self) -> &Timeouts {
-        &self.timeouts
-    }
-
     /// Delivers a webhook's rows by `deadline`, or spills them, exactly once per key.
     pub async fn submit(&self, batch: Batch, deadline: Instant) -> Outcome {
         self.deliver(batch, deadline, self.spill.as_ref()).await
