@@ -112,7 +112,7 @@ fn message_text(table: Table, rows: &[Row]) -> String {
     let spilled = Spilled {
         v: 1,
         table: table.default_name().to_owned(),
-        rows: rows.iter().map(|r| r.values().clone()).collect(),
+        rows: rows.iter().map(Row::to_map).collect(),
     };
     let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
     serde_json::to_writer(&mut gzip, &spilled).expect("rows serialise");

@@ -123,7 +123,12 @@ impl Table {
 
     /// The declared column with this name, if any.
     pub fn column(self, name: &str) -> Option<&'static Column> {
-        self.columns().find(|c| c.name == name)
+        self.position(name).map(|(_, column)| column)
+    }
+
+    /// The position among [`Table::columns`] and declaration of the column with this name.
+    pub fn position(self, name: &str) -> Option<(usize, &'static Column)> {
+        self.columns().enumerate().find(|(_, c)| c.name == name)
     }
 }
 
@@ -299,5 +304,27 @@ mod tests {
         assert!(row.get("Severity").is_none() && row.get("MessageId").is_none());
         let text = serde_json::to_string(&row.without(TIME_GENERATED)).unwrap();
         assert!(!text.contains(TIME_GENERATED) && text.contains("\"Summary\":\"s\""));
+    }
+
+    #[test]
+    fn a_row_is_written_in_the_tables_column_order_whatever_order_it_was_set_in() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.raw_event(&serde_json::json!({"a": 1}))
+            .text("Uri", Some("u"))
+            .text("Summary", Some("s"));
+        let written: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&serde_json::to_string(&row).unwrap()).unwrap();
+        let declared: Vec<&str> = Table::AuditWolf
+            .columns()
+            .map(|c| c.name)
+            .filter(|name| written.contains_key(*name))
+            .collect();
+        assert_eq!(written.keys().collect::<Vec<_>>(), declared);
+        assert_eq!(declared.len(), 8);
     }
 }

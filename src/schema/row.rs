@@ -13,11 +13,20 @@ pub fn iso8601(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// One row of one table. Only declared columns can be set; empty values are left out.
+/// One row of one table. Only declared columns can be set; empty values are left out. Values are
+/// kept in the table's column order, which is the order they are written in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     table: Table,
-    values: Map<String, Value>,
+    values: Vec<Cell>,
+}
+
+/// One set column: its position in the table's columns, its name, its value.
+#[derive(Clone, Debug, PartialEq)]
+struct Cell {
+    position: usize,
+    name: &'static str,
+    value: Value,
 }
 
 impl Row {
@@ -25,7 +34,7 @@ impl Row {
     pub fn new(table: Table, provenance: &Provenance, event_time: DateTime<Utc>) -> Self {
         let mut row = Row {
             table,
-            values: Map::new(),
+            values: Vec::with_capacity(16),
         };
         row.time(TIME_GENERATED, Some(event_time));
         row.time(EVENT_TIME, Some(event_time));
@@ -36,9 +45,17 @@ impl Row {
     }
 
     /// Rebuilds a row from stored values (a spilled message); undeclared columns are dropped.
-    pub fn from_values(table: Table, mut values: Map<String, Value>) -> Self {
-        values.retain(|name, _| table.column(name).is_some());
-        Row { table, values }
+    pub fn from_values(table: Table, values: Map<String, Value>) -> Self {
+        let mut row = Row {
+            table,
+            values: Vec::with_capacity(values.len()),
+        };
+        for (name, value) in values {
+            if let Some((position, column)) = table.position(&name) {
+                row.put(position, column.name, value);
+            }
+        }
+        row
     }
 
     pub fn table(&self) -> Table {
@@ -79,27 +96,49 @@ impl Row {
         self.set(
             RAW_EVENT.name,
             ColumnType::String,
-            Some(Value::from(event.to_string())),
+            Some(Value::from(
+                serde_json::to_string(event).expect("a JSON value serialises"),
+            )),
         )
     }
 
     fn set(&mut self, column: &'static str, kind: ColumnType, value: Option<Value>) -> &mut Self {
-        debug_assert_eq!(
-            self.table.column(column).map(|c| c.kind),
-            Some(kind),
-            "{column} is not a {kind:?} column of {:?}",
-            self.table
-        );
-        match value {
-            Some(Value::Null) | None => self.values.remove(column),
-            Some(value) => self.values.insert(column.to_owned(), value),
+        let Some((position, declared)) = self.table.position(column) else {
+            // A programming error the unit tests catch; a release build drops the value.
+            debug_assert!(false, "{column} is not a column of {:?}", self.table);
+            return self;
         };
+        debug_assert_eq!(declared.kind, kind, "{column} is not a {kind:?} column");
+        match value {
+            Some(Value::Null) | None => self.values.retain(|cell| cell.position != position),
+            Some(value) => self.put(position, declared.name, value),
+        }
         self
+    }
+
+    /// Sets the value at a column position, keeping the cells in column order.
+    fn put(&mut self, position: usize, name: &'static str, value: Value) {
+        match self.values.binary_search_by_key(&position, |cell| cell.position) {
+            Ok(at) => self.values[at].value = value,
+            Err(at) => self.values.insert(
+                at,
+                Cell {
+                    position,
+                    name,
+                    value,
+                },
+            ),
+        }
     }
 
     /// The value of a column, if set.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.values.get(column)
+        self.cells().find(|(name, _)| *name == column).map(|(_, v)| v)
+    }
+
+    /// The set columns and their values, in column order.
+    pub fn cells(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.values.iter().map(|cell| (cell.name, &cell.value))
     }
 
     /// About how many bytes the row's JSON takes (text lengths, a flat guess for other values),
@@ -110,22 +149,21 @@ impl Row {
             Value::Array(_) | Value::Object(_) => 256,
             _ => 16,
         };
-        self.values
-            .iter()
-            .map(|(name, v)| name.len() + 4 + value(v))
-            .sum()
+        self.cells().map(|(name, v)| name.len() + 4 + value(v)).sum()
     }
 
-    /// The row's columns and values.
-    pub fn values(&self) -> &Map<String, Value> {
-        &self.values
+    /// The row's columns and values as a JSON object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.cells()
+            .map(|(name, v)| (name.to_owned(), v.clone()))
+            .collect()
     }
 
     /// Shortens every value whose JSON text is longer than `max_bytes`, marking each cut with
     /// [`TRUNCATION_MARKER`] and naming it in the `Truncated` column. Returns whether anything changed.
     pub fn truncate_fields(&mut self, max_bytes: usize) -> bool {
         let mut cut = Vec::new();
-        for (name, value) in self.values.iter_mut() {
+        for Cell { name, value, .. } in self.values.iter_mut() {
             let text = match value {
                 Value::String(text) if text.len() > max_bytes => std::mem::take(text),
                 Value::Array(_) | Value::Object(_) if value.to_string().len() > max_bytes => {
@@ -135,18 +173,21 @@ impl Row {
             };
             let keep = text.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
             *value = Value::String(format!("{}{TRUNCATION_MARKER}", &text[..keep]));
-            cut.push(name.clone());
+            cut.push(name.to_string());
         }
         if cut.is_empty() {
             return false;
         }
-        if let Some(Value::String(earlier)) = self.values.get(TRUNCATED.name) {
+        if let Some(Value::String(earlier)) = self.get(TRUNCATED.name) {
             cut.extend(earlier.split(',').map(str::to_owned));
         }
         cut.sort();
         cut.dedup();
-        self.values
-            .insert(TRUNCATED.name.to_owned(), Value::String(cut.join(",")));
+        self.set(
+            TRUNCATED.name,
+            ColumnType::String,
+            Some(Value::String(cut.join(","))),
+        );
         true
     }
 
@@ -158,7 +199,11 @@ impl Row {
 
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.values.serialize(serializer)
+        let mut map = serializer.serialize_map(Some(self.values.len()))?;
+        for (name, value) in self.cells() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
@@ -170,7 +215,7 @@ struct RowWithout<'a> {
 impl Serialize for RowWithout<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (name, value) in self.row.values.iter().filter(|(k, _)| *k != self.column) {
+        for (name, value) in self.row.cells().filter(|(name, _)| *name != self.column) {
             map.serialize_entry(name, value)?;
         }
         map.end()

@@ -55,7 +55,7 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         _ => fired,
     };
     let target = json::text(essentials, "/alertTargetIDs/0");
-    let context = alert.pointer("/data/alertContext").unwrap_or(&Value::Null);
+    let context = json::at(alert, "/data/alertContext").unwrap_or(&Value::Null);
     let mut row = start(alert, alert_id, received, event_time);
     row.text("AlertId", Some(alert_id))
         .text("AlertRule", json::text(essentials, "/alertRule"))
@@ -80,7 +80,7 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
             json::text(essentials, "/targetResourceType"),
         )
         .text("SubscriptionId", target.and_then(subscription_of))
-        .dynamic("CustomProperties", alert.pointer("/data/customProperties"));
+        .dynamic("CustomProperties", json::at(alert, "/data/customProperties"));
     activity_columns(&mut row, context);
     Ok(row)
 }
@@ -104,7 +104,7 @@ fn activity_log_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, Pay
         )
         .text("TargetResourceType", json::text(event, "/resourceType"))
         .text("SubscriptionId", json::text(event, "/subscriptionId"))
-        .dynamic("CustomProperties", alert.pointer("/data/properties"));
+        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
     activity_columns(&mut row, event);
     Ok(row)
 }
@@ -131,7 +131,7 @@ fn metric_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         )
         .text("TargetResourceType", json::text(context, "/resourceType"))
         .text("SubscriptionId", json::text(context, "/subscriptionId"))
-        .dynamic("CustomProperties", alert.pointer("/data/properties"));
+        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
     Ok(row)
 }
 
