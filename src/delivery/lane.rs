@@ -19,10 +19,11 @@ use crate::schema::{Row, Table, TableName};
 
 /// Most rows one group carries; the destination still splits its requests by size.
 const MAX_GROUP_ROWS: usize = 2_000;
-/// The least time between two requests of one table while it is busy: at most 500 requests a
+/// The least time between two requests of one table while it is busy: at most 333 requests a
 /// second per table, so a busy table groups its webhooks instead of spending the destination's
-/// request quota (Logs Ingestion: 12,000 a minute per DCR, shared by every instance).
-const MIN_SPACING: Duration = Duration::from_millis(2);
+/// request quota (Logs Ingestion: 12,000 a minute per DCR, shared by every instance). A table is
+/// busy when its last group carried more than one webhook; a lone webhook never waits.
+const MIN_SPACING: Duration = Duration::from_millis(3);
 /// The first pause after a failure; it doubles after each failure in a row up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -60,9 +61,10 @@ struct State {
     paused_until: Option<Instant>,
     /// When the next wake-up is due, if one is scheduled.
     wake_at: Option<Instant>,
-    /// When the last request started: requests are spaced out so that slots free up one by
-    /// one, each taking the webhooks that gathered since the last, not all at once.
-    last_start: Option<Instant>,
+    /// When the last request that grouped webhooks started: while a table is busy its requests
+    /// are spaced out so that slots free up one by one, each taking the webhooks that gathered
+    /// since the last, not all at once.
+    last_grouped_start: Option<Instant>,
     backoff: Duration,
     next_id: u64,
 }
@@ -90,7 +92,7 @@ impl Lane {
                 concurrency: Concurrency::default(),
                 paused_until: None,
                 wake_at: None,
-                last_start: None,
+                last_grouped_start: None,
                 backoff: FIRST_BACKOFF,
                 next_id: 0,
             }),
@@ -174,7 +176,7 @@ impl Lane {
                 continue;
             }
             state.in_flight += 1;
-            state.last_start = Some(now);
+            state.last_grouped_start = (group.len() > 1).then_some(now);
             let saturated = state.in_flight >= state.concurrency.limit();
             self.runtime
                 .spawn(Arc::clone(self).attempt(group, saturated));
@@ -300,7 +302,7 @@ impl State {
     fn next_start(&self) -> Option<Instant> {
         let limit = self.concurrency.limit() as u32;
         let spacing = (self.concurrency.rtt_or(Duration::ZERO) / limit).max(MIN_SPACING);
-        Some(self.last_start? + spacing)
+        Some(self.last_grouped_start? + spacing)
     }
 
     fn is_idle(&self) -> bool {
@@ -412,6 +414,11 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert_eq!(counts(&lane), (1, 0), "sent on arrival, no linger");
+        assert_eq!(
+            lane.lock().next_start(),
+            None,
+            "a lone webhook does not make the next one wait"
+        );
         let waiting: Vec<_> = (0..3)
             .map(|_| {
                 let lane = Arc::clone(&lane);
@@ -425,6 +432,15 @@ mod tests {
             "the next group gathers behind the busy slot"
         );
         drop((first, waiting));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_table_whose_last_request_grouped_webhooks_spaces_the_next() {
+        let (lane, _silent) = silent_lane();
+        let mut state = lane.lock();
+        let started = Instant::now();
+        state.last_grouped_start = Some(started);
+        assert_eq!(state.next_start(), Some(started + MIN_SPACING));
     }
 
     #[tokio::test(start_paused = true)]
