@@ -114,20 +114,23 @@ async fn accept(
     received: DateTime<Utc>,
     facts: &mut Facts,
 ) -> Result<Accepted, ApiError> {
-    let body = read_body(req, payload, state.max_body_bytes).await?;
-    let source = match route {
-        Some(source) => source,
-        None => Source::detect(&body)?,
+    // The body goes out of scope once it is rows: only the rows wait for the destination.
+    let (source, batch) = {
+        let body = read_body(req, payload, state.max_body_bytes).await?;
+        let source = match route {
+            Some(source) => source,
+            None => Source::detect(&body)?,
+        };
+        facts.source = Some(source);
+        let webhook = verify(
+            source,
+            &state.credentials,
+            req.headers(),
+            req.query_string(),
+            &body,
+        )?;
+        (source, normalise(webhook, received)?)
     };
-    facts.source = Some(source);
-    let webhook = verify(
-        source,
-        &state.credentials,
-        req.headers(),
-        req.query_string(),
-        &body,
-    )?;
-    let batch = normalise(webhook, received)?;
     let table = state.tables.name(batch.table).to_string();
     let rows = batch.rows.len();
     facts.table = Some(table.clone());

@@ -88,6 +88,13 @@ pub fn chunks(rows: Vec<Encoded>, request_bytes: usize) -> Vec<Vec<Encoded>> {
     chunks
 }
 
+/// A chunk as one request body: the rows' indices and their JSON array. The rows' own JSON is
+/// freed, so a request in flight holds its body once.
+pub fn request(chunk: Vec<Encoded>) -> (Vec<usize>, Vec<u8>) {
+    let body = json_array(&chunk);
+    (chunk.iter().map(|r| r.index).collect(), body)
+}
+
 /// The JSON array of a chunk's rows.
 pub fn json_array(rows: &[Encoded]) -> Vec<u8> {
     let mut body = Vec::with_capacity(rows.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
