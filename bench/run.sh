@@ -104,6 +104,9 @@ bare_port=$(free_port)
 wait_ready "http://127.0.0.1:$bare_port/stats"
 read -r bare_rps _ bare_p99 _ <<<"$(load 64 "http://127.0.0.1:$bare_port/api/webhook" bench/mix.lua)"
 bare_rss=$(rss_mb "$bare_pid")
+# The same server holding 1,024 connections: what the HTTP layer alone keeps in memory.
+load 1024 "http://127.0.0.1:$bare_port/api/webhook" bench/mix.lua >/dev/null
+bare_rss_1024=$(rss_mb "$bare_pid")
 
 fast=$(destination 0)
 slow=$(destination "$SLOW_MS")
@@ -135,7 +138,7 @@ done
 cat <<TABLE
 
 wrk -t2, ${DURATION}s per run, fixture mix of 8 webhooks with a fresh message id per request.
-Baselines in this run: bare actix server $bare_rps req/s at 64 connections (p99 $bare_p99 ms, $bare_rss MB);
+Baselines in this run: bare actix server $bare_rps req/s at 64 connections (p99 $bare_p99 ms, $bare_rss MB; $bare_rss_1024 MB at 1,024 connections);
 one direct round trip to the fake destination p50 $rt_p50 ms (p99 $rt_p99 ms); conn/latency = $ideal req/s.
 
 | run | req/s | vs baseline | p50 ms | p99 ms | errors | peak RSS MB | outbound requests per webhook |
