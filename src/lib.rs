@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod azure;
+pub mod cli;
 pub mod delivery;
 pub mod destinations;
 pub mod drain;

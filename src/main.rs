@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use actix_web::web;
 use webhook_ingest::app::AppState;
+use webhook_ingest::cli::{Command, USAGE, VERSION};
 use webhook_ingest::delivery::spill;
 use webhook_ingest::schema;
 use webhook_ingest::server;
@@ -17,6 +18,16 @@ use webhook_ingest::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let command = Command::parse(std::env::args().skip(1));
+    match &command {
+        Command::Help => return print(USAGE),
+        Command::Version => return print(&format!("handler {VERSION}\n")),
+        Command::Unknown(args) => {
+            eprintln!("Unknown arguments: {args}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        Command::Serve | Command::Schema | Command::ReplayPoison => {}
+    }
     let settings = match Vars::from_env_and_file(Path::new(LOCAL_SETTINGS_FILE))
         .and_then(|vars| Settings::from_vars(&vars))
     {
@@ -26,12 +37,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match std::env::args().nth(1).as_deref() {
-        Some("schema") => {
-            print_schema(&settings);
-            return ExitCode::SUCCESS;
-        }
-        Some("replay-poison") => return replay_poison(&settings).await,
+    match command {
+        Command::Schema => return print_schema(&settings),
+        Command::ReplayPoison => return replay_poison(&settings).await,
         _ => {}
     }
     telemetry::init(&settings.log_filter);
@@ -47,12 +55,17 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Prints to stdout; a closed pipe (`handler schema | head`) is not worth a panic.
+fn print(text: &str) -> ExitCode {
+    let _ = write!(std::io::stdout(), "{text}");
+    ExitCode::SUCCESS
+}
+
 /// `handler schema`: the tables, DCR streams and data flows for the configured table names.
-fn print_schema(settings: &Settings) {
+fn print_schema(settings: &Settings) -> ExitCode {
     let declarations = schema::declarations(|table| settings.tables.name(table).to_string());
     let text = serde_json::to_string_pretty(&declarations).expect("JSON values serialise");
-    // A closed pipe (`handler schema | head`) is not worth a panic.
-    let _ = writeln!(std::io::stdout(), "{text}");
+    print(&format!("{text}\n"))
 }
 
 /// `handler replay-poison`: moves poisoned spill messages back to the spill queue.
@@ -85,6 +98,7 @@ async fn serve(settings: &Settings) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
     let state = web::Data::new(AppState::new(settings));
     tracing::info!(
+        version = VERSION,
         address = %listener.local_addr()?,
         destination = state.delivery.destination().name(),
         "Listening."

@@ -2,11 +2,13 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service, ServiceRequest};
+use actix_web::http::Uri;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::cli::VERSION;
 use crate::drain::drain;
 use crate::ingest::ingest;
 use crate::sources::Source;
@@ -24,7 +26,7 @@ pub const WEBHOOK_FUNCTIONS: [(&str, Option<Source>); 5] = [
     ("webhook", None),
 ];
 
-/// The health function (GET, anonymous).
+/// The health function (GET or HEAD, anonymous: uptime probes use HEAD).
 pub const HEALTH_FUNCTION: &str = "health";
 
 /// The queue-triggered function that delivers spilled rows; the host calls it at `/<name>`.
@@ -49,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(format!("{ROUTE_PREFIX}/{HEALTH_FUNCTION}"))
             .route(web::get().to(health))
-            .default_service(web::to(|req| method_not_allowed(req, "GET"))),
+            .route(web::head().to(health))
+            .default_service(web::to(|req| method_not_allowed(req, "GET, HEAD"))),
     );
 }
 
@@ -60,6 +63,10 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap_fn(|mut req, service| {
+                lowercase_path(&mut req);
+                service.call(req)
+            })
             .configure(configure)
             .default_service(web::to(not_found))
     })
@@ -69,11 +76,31 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
     Ok(server)
 }
 
+/// The Functions host matches routes without regard to case (`/api/AuditWolf` reaches the
+/// `auditwolf` function) and forwards the path as sent, so the handler matches the same way.
+/// Only the path is changed: the query (a `tokenid`, a function key) keeps its case.
+pub fn lowercase_path(req: &mut ServiceRequest) {
+    let uri = req.uri();
+    if !uri.path().bytes().any(|b| b.is_ascii_uppercase()) {
+        return;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path().to_ascii_lowercase()),
+        None => uri.path().to_ascii_lowercase(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(lowered) = Uri::from_parts(parts) {
+        req.match_info_mut().get_mut().update(&lowered);
+        req.head_mut().uri = lowered;
+    }
+}
+
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let delivery = &state.delivery;
     let spill = delivery.spill_queue().map(StorageQueue::name);
     HttpResponse::Ok().json(
-        json!({ "status": "ok", "destination": delivery.destination().name(), "spill_queue": spill }),
+        json!({ "status": "ok", "version": VERSION, "destination": delivery.destination().name(), "spill_queue": spill }),
     )
 }
 
@@ -84,7 +111,13 @@ async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResp
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
+    let functions: Vec<String> = WEBHOOK_FUNCTIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain([HEALTH_FUNCTION])
+        .map(|name| format!("{ROUTE_PREFIX}/{name}"))
+        .collect();
     HttpResponse::NotFound().json(json!({
-        "error": format!("no function is served at {}; the functions are under {ROUTE_PREFIX}/", req.path())
+        "error": format!("no function is served at {}; the functions are {}", req.path(), functions.join(", "))
     }))
 }

@@ -118,7 +118,10 @@ impl Row {
 
     /// Sets the value at a column position, keeping the cells in column order.
     fn put(&mut self, position: usize, name: &'static str, value: Value) {
-        match self.values.binary_search_by_key(&position, |cell| cell.position) {
+        match self
+            .values
+            .binary_search_by_key(&position, |cell| cell.position)
+        {
             Ok(at) => self.values[at].value = value,
             Err(at) => self.values.insert(
                 at,
@@ -133,7 +136,9 @@ impl Row {
 
     /// The value of a column, if set.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.cells().find(|(name, _)| *name == column).map(|(_, v)| v)
+        self.cells()
+            .find(|(name, _)| *name == column)
+            .map(|(_, v)| v)
     }
 
     /// The set columns and their values, in column order.
@@ -149,7 +154,9 @@ impl Row {
             Value::Array(_) | Value::Object(_) => 256,
             _ => 16,
         };
-        self.cells().map(|(name, v)| name.len() + 4 + value(v)).sum()
+        self.cells()
+            .map(|(name, v)| name.len() + 4 + value(v))
+            .sum()
     }
 
     /// The row's columns and values as a JSON object.

@@ -80,7 +80,10 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
             json::text(essentials, "/targetResourceType"),
         )
         .text("SubscriptionId", target.and_then(subscription_of))
-        .dynamic("CustomProperties", json::at(alert, "/data/customProperties"));
+        .dynamic(
+            "CustomProperties",
+            json::at(alert, "/data/customProperties"),
+        );
     activity_columns(&mut row, context);
     Ok(row)
 }

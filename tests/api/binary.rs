@@ -116,6 +116,35 @@ fn the_binary_stops_at_startup_naming_an_invalid_setting_without_printing_secret
 }
 
 #[test]
+fn help_and_version_answer_without_settings_and_an_unknown_argument_exits_2_with_the_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    // Invalid settings: these commands must not read them, let alone start the server.
+    let run = |arg: &str| {
+        handler(dir.path())
+            .arg(arg)
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", "not-a-port")
+            .output()
+            .unwrap()
+    };
+    let help = run("--help");
+    assert!(help.status.success());
+    let usage = String::from_utf8(help.stdout).unwrap();
+    for command in ["schema", "replay-poison", "--version"] {
+        assert!(usage.contains(command), "{usage}");
+    }
+    let version = run("--version");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap().trim(),
+        format!("handler {}", env!("CARGO_PKG_VERSION"))
+    );
+    let unknown = run("shema");
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8(unknown.stderr).unwrap();
+    assert!(stderr.contains("shema") && stderr.contains(&usage), "{stderr}");
+}
+
+#[test]
 fn the_schema_command_prints_tables_and_dcr_streams_under_the_configured_names() {
     let dir = tempfile::tempdir().unwrap();
     let output = handler(dir.path())

@@ -8,7 +8,7 @@ use webhook_ingest::delivery::spill::DEFAULT_QUEUE;
 use webhook_ingest::drain::BINDING;
 use webhook_ingest::server::{DRAIN_FUNCTION, HEALTH_FUNCTION, ROUTE_PREFIX, WEBHOOK_FUNCTIONS};
 
-use crate::helpers::{answer, spawn_app};
+use crate::helpers::{answer, spawn_app, spawn_app_with};
 
 /// A function folder, and the path and methods the host uses to reach the handler for it.
 struct Function {
@@ -155,7 +155,7 @@ async fn every_declared_route_is_served_with_its_methods_and_only_those() {
     let app = spawn_app().await;
     for function in functions() {
         let url = format!("{}{}", app.address, function.path);
-        for method in ["GET", "POST", "PUT", "DELETE"] {
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE"] {
             let request = app.client.request(method.parse().unwrap(), &url).body("{}");
             let answer = answer(request.send().await.unwrap()).await;
             if function.methods.iter().any(|m| m == method) {
@@ -164,7 +164,11 @@ async fn every_declared_route_is_served_with_its_methods_and_only_those() {
                     "{method} {url}: {}",
                     answer.status
                 );
-                assert!(answer.json.is_object(), "{method} {url} answers JSON");
+                // A HEAD answer has headers only.
+                assert!(
+                    method == "HEAD" || answer.json.is_object(),
+                    "{method} {url} answers JSON"
+                );
             } else {
                 assert_eq!(answer.status, 405, "{method} {url}");
             }
@@ -178,10 +182,57 @@ async fn health_answers_with_the_destination_and_unknown_paths_are_404_json() {
     let health = app.get("/api/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json["destination"], "data_collector");
+    assert_eq!(health.json["version"], env!("CARGO_PKG_VERSION"));
+    let probe = app
+        .client
+        .head(format!("{}/api/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200, "uptime probes use HEAD");
     let missing = app.get("/api/nothing").await;
     assert_eq!(missing.status, 404);
-    assert!(missing.json["error"]
-        .as_str()
-        .unwrap()
-        .contains("/api/nothing"));
+    let error = missing.json["error"].as_str().unwrap();
+    assert!(error.contains("/api/nothing"), "{error}");
+    // Every HTTP function (the queue-triggered drain is not one a sender can call).
+    for function in functions()
+        .iter()
+        .filter(|f| f.path.starts_with(ROUTE_PREFIX))
+    {
+        assert!(
+            error.contains(&function.path),
+            "{error} lacks {}",
+            function.path
+        );
+    }
+}
+
+#[actix_web::test]
+async fn paths_match_without_regard_to_case_as_behind_the_host_and_the_query_keeps_its_case() {
+    let app = spawn_app_with(&[("AZURE_MONITOR_TOKENS", "Token-With-Case")]).await;
+    let health = app.get("/API/Health").await;
+    assert_eq!(health.status, 200);
+    let body = crate::helpers::fixture("stackstate-open.json");
+    let token = crate::helpers::STACKSTATE_TOKEN;
+    let answer = app
+        .post(
+            "/api/StackState",
+            &body,
+            &[("X-StackState-Webhook-Token", token)],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.json);
+    let azure = crate::helpers::fixture("azure-common-alert-metric.json");
+    let right = app
+        .post("/api/AzureMonitor?tokenid=Token-With-Case", &azure, &[])
+        .await;
+    assert_eq!(right.status, 200, "{:?}", right.json);
+    let lowered = app
+        .post("/api/AzureMonitor?tokenid=token-with-case", &azure, &[])
+        .await;
+    assert_eq!(
+        lowered.status, 401,
+        "the query keeps its case: {:?}",
+        lowered.json
+    );
 }
