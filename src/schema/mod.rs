@@ -182,6 +182,16 @@ impl TableName {
         if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return Err(format!("`{name}` must start with a letter"));
         }
+        if let Some(stem) = name
+            .len()
+            .checked_sub(3)
+            .filter(|&at| name[at..].eq_ignore_ascii_case("_CL"))
+            .map(|at| &name[..at])
+        {
+            return Err(format!(
+                "`{name}` ends in `_CL`: give the name without it (`{stem}`); the suffix of custom tables is added"
+            ));
+        }
         Ok(TableName(name.to_owned()))
     }
 
@@ -230,6 +240,11 @@ mod tests {
         assert!(TableName::parse("").is_err());
         assert!(TableName::parse("bad-name").is_err());
         assert!(TableName::parse("2Audit").is_err());
+        let suffixed = TableName::parse("Skytap_CL").unwrap_err();
+        assert!(suffixed.contains("`Skytap`"), "{suffixed}");
+        assert!(TableName::parse("Skytap_cl").is_err());
+        assert!(TableName::parse("_CL").is_err());
+        assert!(TableName::parse("Skytap_CLx").is_ok());
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn logs_ingestion(
         streams.insert(table, stream);
     }
     Ok(Some(LogsIngestionConfig {
-        endpoint: http_url(ENDPOINT, endpoint)?,
+        endpoint: secure_url(ENDPOINT, endpoint)?,
         dcr_id: DcrId::parse(dcr).map_err(|e| invalid(DCR, e))?,
         streams,
         credential: credential(vars)?,
@@ -76,10 +76,7 @@ fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
         let authority = vars
             .get(AUTHORITY)?
             .unwrap_or("https://login.microsoftonline.com");
-        let authority = http_url(AUTHORITY, authority)?;
-        if authority.scheme() != "https" && !is_loopback(&authority) {
-            return Err(invalid(AUTHORITY, "must use https"));
-        }
+        let authority = secure_url(AUTHORITY, authority)?;
         return Ok(Credential::ClientSecret {
             authority,
             tenant_id: required("AZURE_TENANT_ID")?,
@@ -100,21 +97,22 @@ fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
 /// The Functions host's own storage connection: a connection string, or identity-based.
 pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
     const CONNECTION: &str = "AzureWebJobsStorage";
-    const SERVICE_URI: &str = "AzureWebJobsStorage__queueServiceUri";
     let service = if let Some(connection) = vars.get(CONNECTION)? {
         QueueServiceConfig::from_connection_string(connection)
             .map_err(|e| invalid(CONNECTION, e))?
-    } else if let Some(uri) = identity_queue_uri(vars)? {
+    } else if let Some((setting, uri)) = identity_queue_uri(vars)? {
         let client_id = vars
             .get("AzureWebJobsStorage__clientId")?
             .map(str::to_owned);
         let credential = managed_identity(vars, client_id)?.ok_or_else(|| {
             invalid(
-                SERVICE_URI,
+                setting,
                 "needs the Function App's managed identity (IDENTITY_ENDPOINT is not set)",
             )
         })?;
-        QueueServiceConfig::with_identity(&uri, credential).map_err(|e| invalid(SERVICE_URI, e))?
+        let uri = secure_url(setting, &uri)?;
+        QueueServiceConfig::with_identity(uri.as_str(), credential)
+            .map_err(|e| invalid(setting, e))?
     } else {
         return Ok(None);
     };
@@ -137,14 +135,16 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
 }
 
 /// `AzureWebJobsStorage__queueServiceUri`, or the public-cloud URI of `AzureWebJobsStorage__accountName`
-/// (how Flex Consumption apps name identity-based host storage).
-fn identity_queue_uri(vars: &Vars) -> Result<Option<String>, SettingsError> {
-    if let Some(uri) = vars.get("AzureWebJobsStorage__queueServiceUri")? {
-        return Ok(Some(uri.to_owned()));
+/// (how Flex Consumption apps name identity-based host storage), with the setting it came from.
+fn identity_queue_uri(vars: &Vars) -> Result<Option<(&'static str, String)>, SettingsError> {
+    const SERVICE_URI: &str = "AzureWebJobsStorage__queueServiceUri";
+    const ACCOUNT: &str = "AzureWebJobsStorage__accountName";
+    if let Some(uri) = vars.get(SERVICE_URI)? {
+        return Ok(Some((SERVICE_URI, uri.to_owned())));
     }
     Ok(vars
-        .get("AzureWebJobsStorage__accountName")?
-        .map(|account| format!("https://{account}.queue.core.windows.net")))
+        .get(ACCOUNT)?
+        .map(|account| (ACCOUNT, format!("https://{account}.queue.core.windows.net"))))
 }
 
 /// The managed identity the platform exposes, if any.
@@ -154,7 +154,7 @@ fn managed_identity(
 ) -> Result<Option<Credential>, SettingsError> {
     match (vars.get("IDENTITY_ENDPOINT")?, vars.get("IDENTITY_HEADER")?) {
         (Some(endpoint), Some(header)) => Ok(Some(Credential::ManagedIdentity {
-            endpoint: http_url("IDENTITY_ENDPOINT", endpoint)?,
+            endpoint: secure_url("IDENTITY_ENDPOINT", endpoint)?,
             header: SecretString::from(header.to_owned()),
             client_id,
         })),
@@ -166,7 +166,7 @@ fn managed_identity(
     }
 }
 
-/// Loopback hosts may use plain http: that is how tests fake Entra ID.
+/// Whether a URL's host is this machine.
 fn is_loopback(url: &Url) -> bool {
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
     host == "localhost"
@@ -175,12 +175,23 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// An absolute http(s) URL.
-fn http_url(name: &str, value: &str) -> Result<Url, SettingsError> {
-    Url::parse(value)
+/// An absolute https URL, or plain http on a loopback host (tests and benchmarks fake Azure
+/// there; the platform's managed identity endpoint is on localhost). Tokens, keys and
+/// signatures never travel in clear.
+fn secure_url(name: &str, value: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(value)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-        .ok_or_else(|| invalid(name, format!("must be an http(s) URL, not `{value}`")))
+        .ok_or_else(|| invalid(name, format!("must be an https URL, not `{value}`")))?;
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(invalid(
+            name,
+            format!(
+                "must use https, not `{value}` (plain http is accepted only on a loopback host)"
+            ),
+        ));
+    }
+    Ok(url)
 }
 
 fn data_collector(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
@@ -202,7 +213,7 @@ fn data_collector(vars: &Vars) -> Result<DestinationConfig, SettingsError> {
     let shared_key = SharedKey::parse(key).map_err(|e| invalid(KEY, e))?;
     let endpoint = match vars.get(ENDPOINT)? {
         None => DataCollectorConfig::default_endpoint(&workspace_id),
-        Some(v) => http_url(ENDPOINT, v)?,
+        Some(v) => secure_url(ENDPOINT, v)?,
     };
     Ok(DestinationConfig::DataCollector(DataCollectorConfig {
         workspace_id,

@@ -184,10 +184,22 @@ fn secrets(vars: &Vars, name: &str) -> Result<Option<Secrets>, SettingsError> {
 }
 
 fn table_names(vars: &Vars) -> Result<TableNames, SettingsError> {
-    let mut names = HashMap::new();
+    let mut names: HashMap<Table, TableName> = HashMap::new();
     for table in Table::ALL {
         let name = vars.get(table.setting())?.unwrap_or(table.default_name());
         let name = TableName::parse(name).map_err(|e| invalid(table.setting(), e))?;
+        // Log Analytics table names are case-insensitive; two sources in one table would mix
+        // their columns and give the DCR two data flows into one stream.
+        let same = |other: &Table| names[other].as_str().eq_ignore_ascii_case(name.as_str());
+        if let Some(other) = Table::ALL.iter().find(|t| names.contains_key(t) && same(t)) {
+            return Err(invalid(
+                table.setting(),
+                format!(
+                    "`{name}` is also the table of {} (by default or as set): each source needs its own table",
+                    other.setting()
+                ),
+            ));
+        }
         names.insert(table, name);
     }
     Ok(TableNames::new(names))
@@ -268,11 +280,23 @@ fn dedup_window(vars: &Vars) -> Result<Duration, SettingsError> {
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {
     const NAME: &str = "RUST_LOG";
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
     let value = vars.get(NAME)?.unwrap_or("info");
-    value.parse().map_err(|e| {
+    let explain = |problem: String| {
         invalid(
             NAME,
-            format!("is not a log filter like `info` or `warn,webhook_ingest=debug`: {e}"),
+            format!("{problem}: use a level ({}) or `target=level` items separated by commas, like `warn,webhook_ingest=debug`", LEVELS.join(", ")),
         )
-    })
+    };
+    // A bare word is taken by the filter syntax as a target to log at every level, which
+    // silently turns every other line off (`verbose`, `warning`): only levels may stand alone.
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let level = item.rsplit_once('=').map_or(item, |(_, level)| level);
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(explain(format!("`{item}` is not a log level")));
+        }
+    }
+    value
+        .parse()
+        .map_err(|e| explain(format!("`{value}` is not a log filter ({e})")))
 }

@@ -298,3 +298,105 @@ fn local_settings_values_are_read_and_the_environment_wins() {
     let missing = Vars::from_env_and_file(&dir.path().join("none.json")).unwrap();
     assert_eq!(missing.get("SKYTAP_AUDIT_TABLE").unwrap(), None);
 }
+
+#[test]
+fn a_table_name_with_the_suffix_or_shared_by_two_sources_is_refused() {
+    let suffixed = error(&[("SKYTAP_AUDIT_TABLE", "Skytap_CL")]);
+    assert_eq!(suffixed.setting, "SKYTAP_AUDIT_TABLE");
+    assert!(suffixed.to_string().contains("`Skytap`"), "{suffixed}");
+    let shared = error(&[("SKYTAP_AUDIT_TABLE", "auditwolf")]);
+    assert_eq!(shared.setting, "AUDITWOLF_TABLE");
+    assert!(
+        shared.to_string().contains("SKYTAP_AUDIT_TABLE"),
+        "{shared}"
+    );
+    let renamed_both = Settings::from_vars(&vars(&[
+        ("SKYTAP_AUDIT_TABLE", "AuditWolf"),
+        ("AUDITWOLF_TABLE", "Governance"),
+    ]));
+    assert!(
+        renamed_both.is_ok(),
+        "a name freed by renaming may be reused"
+    );
+}
+
+#[test]
+fn a_log_filter_that_would_silence_every_line_is_refused() {
+    for bad in [
+        "verbose",
+        "warning",
+        "info,webhook_ingest=loud",
+        "webhook_ingest",
+    ] {
+        let e = error(&[("RUST_LOG", bad)]);
+        assert_eq!(e.setting, "RUST_LOG", "{bad}");
+        assert!(e.to_string().contains("level"), "{e}");
+    }
+    for good in [
+        "info",
+        "WARN",
+        "warn,webhook_ingest=debug",
+        "off",
+        "actix_web=error,info",
+    ] {
+        assert!(
+            Settings::from_vars(&vars(&[("RUST_LOG", good)])).is_ok(),
+            "{good}"
+        );
+    }
+}
+
+#[test]
+fn plain_http_is_refused_for_every_azure_endpoint_except_on_loopback() {
+    let key = [
+        (
+            "LOG_ANALYTICS_WORKSPACE_ID",
+            "11111111-2222-3333-4444-555555555555",
+        ),
+        ("LOG_ANALYTICS_SHARED_KEY", "dGVzdA=="),
+    ];
+    let in_clear = [
+        (
+            "LOG_ANALYTICS_ENDPOINT",
+            "http://ws.ods.opinsights.azure.com",
+        ),
+        (
+            "LOGS_INGESTION_ENDPOINT",
+            "http://dce.eastus-1.ingest.monitor.azure.com",
+        ),
+        ("IDENTITY_ENDPOINT", "http://10.0.0.4/msi/token"),
+        ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+        (
+            "AzureWebJobsStorage__queueServiceUri",
+            "http://st.queue.core.windows.net",
+        ),
+    ];
+    for (setting, url) in in_clear {
+        let mut pairs: Vec<(&str, &str)> = key.to_vec();
+        pairs.extend(LI);
+        pairs.extend([
+            ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+            ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+            ("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]);
+        if setting == "AzureWebJobsStorage__queueServiceUri" || setting == "IDENTITY_ENDPOINT" {
+            pairs.retain(|(name, _)| {
+                !name.starts_with("AZURE_CLIENT") && *name != "AZURE_TENANT_ID"
+            });
+        }
+        pairs.retain(|(name, _)| *name != setting);
+        pairs.push((setting, url));
+        let e = error(&pairs);
+        assert_eq!(e.setting, setting, "{e}");
+        assert!(e.to_string().contains("https"), "{e}");
+    }
+}
+
+#[test]
+fn identity_storage_named_by_account_alone_names_that_setting() {
+    let e = error(&[("AzureWebJobsStorage__accountName", "st")]);
+    assert_eq!(e.setting, "AzureWebJobsStorage__accountName");
+    assert!(e.to_string().contains("IDENTITY_ENDPOINT"), "{e}");
+}

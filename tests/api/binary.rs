@@ -141,7 +141,10 @@ fn help_and_version_answer_without_settings_and_an_unknown_argument_exits_2_with
     let unknown = run("shema");
     assert_eq!(unknown.status.code(), Some(2));
     let stderr = String::from_utf8(unknown.stderr).unwrap();
-    assert!(stderr.contains("shema") && stderr.contains(&usage), "{stderr}");
+    assert!(
+        stderr.contains("shema") && stderr.contains(&usage),
+        "{stderr}"
+    );
 }
 
 #[test]
