@@ -3,7 +3,9 @@
 # Whatever a test needs is installed from here, so a fresh clone needs nothing else:
 #  - from npm (package-lock.json): Azurite, the Azure Storage emulator, for the spill-queue tests,
 #    and Microsoft's Kusto language service, to parse and type-check every query;
-#  - from PyPI, into .tools/venv: pycep-parser and checkov, to parse and scan the Bicep.
+#  - from PyPI, into .tools/venv: pycep-parser and checkov, to parse and scan the Bicep;
+#  - for the deploy package (scripts/package.py installs them on first use): Zig from PyPI and
+#    cargo-zigbuild from crates.io, under .tools/, to build the Linux binary against glibc 2.17.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +20,6 @@ fi
 cargo test --locked --all-targets
 node tests/kql/check.js
 .tools/venv/bin/python tests/infra/check_bicep.py
+# The release binary exactly as deployed, packaged, and checked with .funcignore.
+python3 scripts/package.py --out target/package/app.zip
+python3 tests/infra/check_package.py target/package/app.zip

@@ -56,35 +56,38 @@ pub async fn ingest(
     let source = facts.source.map(Source::name).unwrap_or("unknown");
     let table = facts.table.as_deref().unwrap_or("");
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    // Three decimals (whole microseconds), however the float would print.
+    let latency_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
     let rows = facts.rows;
     match &result {
-        Ok(accepted) => {
-            let outcome = if accepted.duplicate {
-                "duplicate"
-            } else if accepted.spilled {
-                "spilled"
-            } else {
-                "delivered"
-            };
-            tracing::info!(
-                function,
-                source,
-                table,
-                rows,
-                status,
-                latency_ms,
-                outcome,
-                "Webhook accepted."
-            )
-        }
+        // Spilled rows are safe but late, and the destination is failing: an operator should know.
+        Ok(accepted) if accepted.spilled => tracing::warn!(
+            function,
+            source,
+            table,
+            rows,
+            status,
+            latency_ms = %latency_ms,
+            outcome = "spilled",
+            "Webhook spilled: the destination failed, so its rows wait in the spill queue for the drain."
+        ),
+        Ok(accepted) => tracing::info!(
+            function,
+            source,
+            table,
+            rows,
+            status,
+            latency_ms = %latency_ms,
+            outcome = if accepted.duplicate { "duplicate" } else { "delivered" },
+            "Webhook accepted."
+        ),
         Err(ApiError::Delivery(e)) if e.needs_operator() => tracing::error!(
             function,
             source,
             table,
             rows,
             status,
-            latency_ms,
+            latency_ms = %latency_ms,
             error = chain(e),
             fix = e.operator_hint().unwrap_or("see the error"),
             "Webhook not delivered: the destination refused it; an operator must act."
@@ -95,12 +98,12 @@ pub async fn ingest(
             table,
             rows,
             status,
-            latency_ms,
+            latency_ms = %latency_ms,
             error = chain(e),
             "Webhook not delivered: the destination failed; the sender will retry."
         ),
         Err(e) => {
-            tracing::warn!(function, source, status, latency_ms, error = %e, "Webhook rejected.")
+            tracing::warn!(function, source, status, latency_ms = %latency_ms, error = %e, "Webhook rejected.")
         }
     }
     response

@@ -8,6 +8,10 @@ use serde_json::Value;
 pub enum PayloadError {
     #[error("the body is not valid JSON: {0}")]
     NotJson(String),
+    #[error("the body is not UTF-8 text (invalid byte at offset {0}); JSON must be UTF-8")]
+    NotUtf8(usize),
+    #[error("the body nests arrays and objects deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("the body is not a webhook this handler knows: expected {0}")]
     Unrecognised(&'static str),
     #[error("`{path}` {problem}")]
@@ -51,9 +55,21 @@ pub fn at<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
         })
 }
 
+/// The deepest nesting of arrays and objects a body may have (serde_json's recursion limit,
+/// which keeps a hostile body from exhausting the stack).
+pub const MAX_DEPTH: usize = 127;
+
 /// Parses the body as JSON.
 pub fn parse(body: &[u8]) -> Result<Value, PayloadError> {
-    serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| {
+        if let Err(not_utf8) = std::str::from_utf8(body) {
+            return PayloadError::NotUtf8(not_utf8.valid_up_to());
+        }
+        if e.to_string().starts_with("recursion limit exceeded") {
+            return PayloadError::TooDeep;
+        }
+        PayloadError::NotJson(e.to_string())
+    })
 }
 
 /// A string field, absent when missing, null or not a string.
@@ -139,6 +155,19 @@ pub fn unexpected(pointer: &str, found: &str, expected: &str) -> PayloadError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_body_that_is_not_utf8_or_nests_too_deep_says_so() {
+        let latin1 = b"{\"name\": \"caf\xe9\"}";
+        assert_eq!(parse(latin1), Err(PayloadError::NotUtf8(14)));
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(parse(deep(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(
+            parse(deep(MAX_DEPTH + 1).as_bytes()),
+            Err(PayloadError::TooDeep)
+        );
+        assert!(matches!(parse(b"{"), Err(PayloadError::NotJson(_))));
+    }
 
     #[test]
     fn paths_read_like_the_payload() {

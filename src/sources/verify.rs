@@ -99,6 +99,8 @@ pub enum VerifyError {
     MissingHeader(&'static str),
     #[error("the {0} header does not match the body under any configured secret")]
     BadSignature(&'static str),
+    #[error("the {0} header is not base64: it must be the base64 of the body's HMAC-SHA256")]
+    SignatureNotBase64(&'static str),
     #[error("the {0} header does not match any configured token")]
     BadHeaderToken(&'static str),
     #[error("the `{0}` query parameter is missing")]
@@ -138,7 +140,7 @@ pub fn verify<'a>(
             let header = header(headers, AUDITWOLF_SIGNATURE)?;
             let signature = STANDARD
                 .decode(header.trim())
-                .map_err(|_| VerifyError::BadSignature(AUDITWOLF_SIGNATURE))?;
+                .map_err(|_| VerifyError::SignatureNotBase64(AUDITWOLF_SIGNATURE))?;
             if !secrets.matches_hmac(body, &signature) {
                 return Err(VerifyError::BadSignature(AUDITWOLF_SIGNATURE));
             }
@@ -241,6 +243,11 @@ mod tests {
         assert_eq!(
             verify(Source::AuditWolf, &creds, &h, "", &tampered).unwrap_err(),
             VerifyError::BadSignature(AUDITWOLF_SIGNATURE)
+        );
+        let garbled = headers(&[(AUDITWOLF_SIGNATURE, "not base64!")]);
+        assert_eq!(
+            verify(Source::AuditWolf, &creds, &garbled, "", FIXTURE).unwrap_err(),
+            VerifyError::SignatureNotBase64(AUDITWOLF_SIGNATURE)
         );
     }
 
