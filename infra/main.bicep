@@ -547,5 +547,5 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
 
 output AZURE_FUNCTION_APP_NAME string = app.name
 output FUNCTION_APP_URL string = 'https://${app.properties.defaultHostName}/api'
-output LOG_ANALYTICS_WORKSPACE_ID string = workspace.id
+output LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspace.id
 output LOGS_INGESTION_DCR_ID string = dataCollectionRule.properties.immutableId

@@ -92,3 +92,22 @@ fn alerts_and_workbook_tiles_run_query_files_not_copies() {
         );
     }
 }
+
+#[test]
+fn a_bicep_output_named_like_a_handler_setting_holds_what_that_setting_expects() {
+    // azd copies outputs into its environment, where a name shared with a setting is taken for
+    // it: only these outputs may share a name, each with the value the handler expects.
+    let same_meaning = [("LOGS_INGESTION_DCR_ID", "dataCollectionRule.properties.immutableId")];
+    let bicep = read("infra/main.bicep");
+    for line in bicep.lines().filter(|l| l.starts_with("output ")) {
+        let name = line.split_whitespace().nth(1).unwrap();
+        if !SETTING_NAMES.contains(&name) {
+            continue;
+        }
+        let value = line.split(" = ").nth(1).unwrap_or_default().trim();
+        assert!(
+            same_meaning.contains(&(name, value)),
+            "output {name} = {value} would pass for the handler setting {name}"
+        );
+    }
+}
