@@ -1,11 +1,14 @@
 //! The local destination: appends rows to `<dir>/<Table>.jsonl`, one JSON object per line, durably.
+//! It previews what Azure would store: columns in the schema's order, and values cut to the
+//! Logs Ingestion limit (64 KB) with the same marker and `Truncated` column.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::DeliveryError;
+use super::logs_ingestion::LIMITS;
+use super::{batch, DeliveryError};
 use crate::schema::{Row, TableName};
 
 /// JSON Lines files under one directory.
@@ -37,7 +40,8 @@ impl LocalFile {
     pub async fn append(&self, table: &TableName, rows: &[Row]) -> Result<(), DeliveryError> {
         let mut lines = Vec::new();
         for row in rows {
-            serde_json::to_writer(&mut lines, row)?;
+            let json = batch::fit(row, LIMITS.field_bytes, LIMITS, serde_json::to_vec)?;
+            lines.extend_from_slice(&json);
             lines.push(b'\n');
         }
         let path = self.path(table);
@@ -100,6 +104,27 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(value["MessageId"], "m");
         }
+    }
+
+    #[tokio::test]
+    async fn a_value_over_the_azure_limit_is_cut_as_azure_would_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LocalFile::new(dir.path().to_owned());
+        let table = TableName::parse("T").unwrap();
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Summary", Some(&"x".repeat(1_000_000)));
+        sink.append(&table, &[row]).await.unwrap();
+        let line = fs::read_to_string(sink.path(&table)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let summary = value["Summary"].as_str().unwrap();
+        assert!(summary.len() <= LIMITS.field_bytes, "{}", summary.len());
+        assert!(summary.ends_with(crate::schema::TRUNCATION_MARKER));
+        assert_eq!(value["Truncated"], "Summary");
     }
 
     #[tokio::test]
