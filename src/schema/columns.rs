@@ -59,7 +59,7 @@ pub(super) const SKYTAP_AUDIT: [Column; 10] = [
     col("Category", Str, "Envelope `category` (`auditing`)."),
     col("EventId", Str, "Item `id`."),
     col("ActionTime", Dt, "Item `date` converted to ISO 8601 UTC."),
-    col("Type", Str, "Item `type`, e.g. `Run Environment`."),
+    col("AuditType", Str, "Item `type`, e.g. `Run Environment`."),
     col(
         "TypeCode",
         Str,
@@ -80,7 +80,7 @@ pub(super) const SKYTAP_USAGE: [Column; 8] = [
     col("Category", Str, "Envelope `category` (`usage`)."),
     col("EventId", Str, "Item `id`."),
     col(
-        "Type",
+        "UsageType",
         Str,
         "Item `type`: `svms`, `svms_power`, `storage_size`, …",
     ),
@@ -162,7 +162,7 @@ pub(super) const STACKSTATE: [Column; 14] = [
         Str,
         "`event.state` on open: DEVIATING or CRITICAL.",
     ),
-    col("Title", Str, "`event.title` on open."),
+    col("EventTitle", Str, "`event.title` on open."),
     col("Reason", Str, "`event.reason`, e.g. HealthStateResolved."),
     col("TriggeredTime", Dt, "`event.triggeredTimeMs` as a time."),
     col("MonitorName", Str, "`monitor.name`."),

@@ -272,6 +272,45 @@ mod tests {
     }
 
     #[test]
+    fn no_table_or_stream_declares_a_reserved_or_standard_column() {
+        // Reserved by Logs Ingestion and custom tables, and the standard columns Log Analytics
+        // adds to every table itself (TimeGenerated is the one every table must declare).
+        const NOT_DECLARABLE: [&str; 11] = [
+            "_ResourceId",
+            "id",
+            "_SubscriptionId",
+            "TenantId",
+            "Type",
+            "UniqueId",
+            "Title",
+            "_ItemId",
+            "_IsBillable",
+            "_BilledSize",
+            "_TimeReceived",
+        ];
+        let d = declarations(|t| t.default_name().to_owned());
+        let declared = d["tables"]
+            .as_object()
+            .unwrap()
+            .values()
+            .chain(
+                d["streamDeclarations"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .map(|s| &s["columns"]),
+            )
+            .flat_map(|columns| columns.as_array().unwrap())
+            .map(|column| column["name"].as_str().unwrap().to_owned());
+        for name in declared {
+            assert!(
+                !NOT_DECLARABLE.iter().any(|r| r.eq_ignore_ascii_case(&name)),
+                "`{name}` is reserved or standard in Log Analytics"
+            );
+        }
+    }
+
+    #[test]
     fn declarations_name_every_table_stream_and_flow() {
         let d = declarations(|t| t.default_name().to_owned());
         let columns = &d["streamDeclarations"]["Custom-SkytapAudit_CL"]["columns"];

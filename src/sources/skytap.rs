@@ -44,7 +44,6 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
             row.long("MessageVersion", version)
                 .text("Category", Some(category))
                 .text("EventId", json::id(item, "/id").as_deref())
-                .text("Type", json::text(item, "/type"))
                 .text("Region", json::text(item, "/region"))
                 .raw_event(item);
             match table {
@@ -59,6 +58,7 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
 
 fn audit_columns(row: &mut Row, item: &Value) {
     row.time("ActionTime", skytap_time(item, "/date"))
+        .text("AuditType", json::text(item, "/type"))
         .text("TypeCode", json::text(item, "/type_code"))
         .text("User", json::text(item, "/user"))
         .text("IpAddress", json::text(item, "/ip_address"))
@@ -66,7 +66,8 @@ fn audit_columns(row: &mut Row, item: &Value) {
 }
 
 fn usage_columns(row: &mut Row, item: &Value) {
-    row.time("StartTime", skytap_time(item, "/start_time"))
+    row.text("UsageType", json::text(item, "/type"))
+        .time("StartTime", skytap_time(item, "/start_time"))
         .time("EndTime", skytap_time(item, "/end_time"))
         .real("Value", item.get("value").and_then(Value::as_f64));
 }

@@ -39,7 +39,7 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
     row.text("NotificationId", Some(&notification_id))
         .text("EventType", Some(event_type))
         .text("State", json::text(envelope, "/event/state"))
-        .text("Title", json::text(envelope, "/event/title"))
+        .text("EventTitle", json::text(envelope, "/event/title"))
         .text("Reason", json::text(envelope, "/event/reason"))
         .time("TriggeredTime", triggered)
         .text("MonitorName", json::text(envelope, "/monitor/name"))

@@ -22,16 +22,16 @@ fn cases() -> Vec<Case> {
     vec![
         c("skytap-audit.json", "skytap", "SkytapAudit", vec![
             vec![("MessageId", json!("456")), ("EventId", json!("9871234")), ("EventTime", json!("2019-06-07T23:41:31Z")),
-                 ("ActionTime", json!("2019-06-07T23:41:29Z")), ("TypeCode", json!("RunEnvironment")), ("Type", json!("Run Environment")),
+                 ("ActionTime", json!("2019-06-07T23:41:29Z")), ("TypeCode", json!("RunEnvironment")), ("AuditType", json!("Run Environment")),
                  ("User", json!("alice@example.com")), ("Region", json!("prod/tuk1r1")), ("MessageVersion", json!(1)),
                  ("OperatedOn", json!([{"resource_type": "environment", "id": "5551234"}, {"resource_type": "vm", "id": "7771234"}]))],
             vec![("EventId", json!("9871235")), ("TypeCode", json!("FailedUserLoginHistory")), ("IpAddress", json!("198.51.100.7")),
                  ("ActionTime", json!("2019-06-07T23:41:30Z"))],
         ]),
         c("skytap-usage.json", "skytap", "SkytapUsage", vec![
-            vec![("MessageId", json!("1ML590kAilW8XLJpHZtfLq8FsSj")), ("Type", json!("svms")), ("StartTime", json!("2019-06-07T22:00:00Z")),
+            vec![("MessageId", json!("1ML590kAilW8XLJpHZtfLq8FsSj")), ("UsageType", json!("svms")), ("StartTime", json!("2019-06-07T22:00:00Z")),
                  ("EndTime", json!("2019-06-07T23:00:00Z")), ("Value", json!(4.0)), ("EventTime", json!("2019-06-07T23:41:17Z"))],
-            vec![("Type", json!("storage_size")), ("Region", json!("prod/dal1r1")), ("StartTime", json!("2019-06-01T08:15:00Z")),
+            vec![("UsageType", json!("storage_size")), ("Region", json!("prod/dal1r1")), ("StartTime", json!("2019-06-01T08:15:00Z")),
                  ("EndTime", Value::Null), ("Value", json!(120.0))],
         ]),
         c("auditwolf-task-create.json", "auditwolf", "AuditWolf", vec![
@@ -78,7 +78,7 @@ fn cases() -> Vec<Case> {
                  ("ComponentName", json!("catalogue")), ("Metadata", json!({"team": "Team A"}))],
         ]),
         c("stackstate-open-deviating-update.json", "stackstate", "StackStateNotifications", vec![
-            vec![("State", json!("DEVIATING")), ("Title", json!("HTTP - response time - is above 2.0 seconds")), ("Metadata", json!({}))],
+            vec![("State", json!("DEVIATING")), ("EventTitle", json!("HTTP - response time - is above 2.0 seconds")), ("Metadata", json!({}))],
         ]),
         c("stackstate-close.json", "stackstate", "StackStateNotifications", vec![
             vec![("EventType", json!("close")), ("Reason", json!("HealthStateResolved")), ("State", Value::Null), ("TriggeredTime", Value::Null)],

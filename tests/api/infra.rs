@@ -97,7 +97,10 @@ fn alerts_and_workbook_tiles_run_query_files_not_copies() {
 fn a_bicep_output_named_like_a_handler_setting_holds_what_that_setting_expects() {
     // azd copies outputs into its environment, where a name shared with a setting is taken for
     // it: only these outputs may share a name, each with the value the handler expects.
-    let same_meaning = [("LOGS_INGESTION_DCR_ID", "dataCollectionRule.properties.immutableId")];
+    let same_meaning = [(
+        "LOGS_INGESTION_DCR_ID",
+        "dataCollectionRule.properties.immutableId",
+    )];
     let bicep = read("infra/main.bicep");
     for line in bicep.lines().filter(|l| l.starts_with("output ")) {
         let name = line.split_whitespace().nth(1).unwrap();
