@@ -51,15 +51,18 @@ param skytapTokens string = ''
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 512
 
-@description('Most instances the app scales out to.')
-@minValue(1)
+@description('Most instances the app scales out to (Flex Consumption allows 40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+// azd environment names may hold `_ . ( )`, which no storage account, vault or site name
+// accepts: resource names use this lower-case, hyphenated form.
+var prefix = toLower(replace(replace(replace(replace(name, '_', '-'), '.', '-'), '(', ''), ')', ''))
 var suffix = uniqueString(resourceGroup().id, name)
 var schema = loadJsonContent('tables.json')
-var workspaceName = empty(existingWorkspaceName) ? 'log-${name}-${suffix}' : existingWorkspaceName
-var storageName = take('st${replace(toLower(name), '-', '')}${suffix}', 24)
+var workspaceName = empty(existingWorkspaceName) ? 'log-${prefix}-${suffix}' : existingWorkspaceName
+var storageName = take('st${replace(prefix, '-', '')}${suffix}', 24)
 var spillQueue = 'webhook-spill'
 var deploymentContainer = 'app-package'
 
@@ -106,7 +109,7 @@ resource tables 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = [
 }]
 
 resource dataCollectionEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = if (usePrivateLink) {
-  name: 'dce-${name}-${suffix}'
+  name: 'dce-${prefix}-${suffix}'
   location: location
   properties: {
     networkAcls: {
@@ -116,7 +119,7 @@ resource dataCollectionEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2023
 }
 
 resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
-  name: 'dcr-${name}-${suffix}'
+  name: 'dcr-${prefix}-${suffix}'
   location: location
   kind: 'Direct'
   properties: {
@@ -187,10 +190,12 @@ resource spillPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@202
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  //checkov:skip=CKV_AZURE_110:Purge protection with the vault's fixed per-environment name would block azd up for 90 days after azd down; soft delete stays on.
+  //checkov:skip=CKV_AZURE_42:Recoverable means purge protection here (see CKV_AZURE_110); soft-deleted secrets stay recoverable for 7 days.
   //checkov:skip=CKV_AZURE_109:The Functions platform resolves Key Vault references over the public endpoint unless the app is VNet-integrated; access is by RBAC only.
   //checkov:skip=CKV_AZURE_189:Same as CKV_AZURE_109.
   // 3 to 24 letters and digits: a hyphen could land at the end after take().
-  name: 'kv${take(replace(toLower(name), '-', ''), 9)}${suffix}'
+  name: 'kv${take(replace(prefix, '-', ''), 9)}${suffix}'
   location: location
   properties: {
     tenantId: subscription().tenantId
@@ -200,8 +205,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    // The vault's name is fixed per environment, so purge protection would block the next
+    // `azd up` for 90 days after an `azd down`; `azd down --purge` frees the name at once.
+    softDeleteRetentionInDays: 7
   }
 }
 
@@ -232,7 +238,7 @@ var secretUris = {
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
-  name: 'appi-${name}-${suffix}'
+  name: 'appi-${prefix}-${suffix}'
   location: location
   kind: 'web'
   properties: {
@@ -249,7 +255,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   //checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption is a per-region option, not available everywhere.
-  name: 'plan-${name}-${suffix}'
+  name: 'plan-${prefix}-${suffix}'
   location: location
   kind: 'functionapp'
   sku: {
@@ -276,10 +282,11 @@ var skytapTokenSetting = empty(skytapTokens) ? [] : [
 ]
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint and lists ftpsState as unsupported.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales per request and has no fixed instance count to fail over between.
   //checkov:skip=CKV_AZURE_222:The webhook senders are on the internet; the endpoint must be public.
   //checkov:skip=CKV_AZURE_17:Senders cannot present client certificates (Azure action groups do not support them).
-  name: 'func-${name}-${suffix}'
+  name: 'func-${prefix}-${suffix}'
   location: location
   kind: 'functionapp,linux'
   identity: {
@@ -290,7 +297,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       healthCheckPath: '/api/health'
       appSettings: concat([
@@ -390,10 +396,10 @@ resource vaultAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 // ---------------------------------------------------------------- Alerts and the workbook
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
-  name: 'ag-${name}-${suffix}'
+  name: 'ag-${prefix}-${suffix}'
   location: 'global'
   properties: {
-    groupShortName: take('webhooks${name}', 12)
+    groupShortName: take('webhooks${replace(prefix, '-', '')}', 12)
     enabled: true
     emailReceivers: [
       {
@@ -410,11 +416,24 @@ var alertRules = [
   {
     name: 'skytap-failed-sign-in'
     displayName: 'Skytap: failed sign-in'
-    description: 'Fires on every failed Skytap sign-in.'
+    description: 'Fires once for every failed Skytap sign-in, when its row arrives.'
     severity: 2
-    query: loadTextContent('../queries/skytap-failed-sign-ins.kql')
+    // Rows are picked by when they arrived (ingestion_time() in the query); the window only
+    // bounds the event times a late row may carry.
+    query: loadTextContent('../queries/alert-skytap-failed-sign-in.kql')
     frequency: 'PT5M'
-    window: 'PT5M'
+    window: 'P2D'
+    // Stateless, one alert per sign-in: each EventId is its own dimension.
+    autoMitigate: false
+    dimensions: [
+      {
+        name: 'EventId'
+        operator: 'Include'
+        values: [
+          '*'
+        ]
+      }
+    ]
   }
   {
     name: 'webhook-source-silent'
@@ -425,11 +444,14 @@ var alertRules = [
     frequency: 'PT1H'
     // Log search alerts look back at most two days.
     window: 'P2D'
+    // Stateful: fires once when a source falls silent and resolves when it is back.
+    autoMitigate: true
+    dimensions: []
   }
 ]
 
-resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in alertRules: {
-  name: '${rule.name}-${name}'
+resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in alertRules: {
+  name: '${rule.name}-${prefix}'
   location: location
   properties: {
     displayName: rule.displayName
@@ -441,6 +463,7 @@ resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [f
     ]
     evaluationFrequency: rule.frequency
     windowSize: rule.window
+    autoMitigate: rule.autoMitigate
     criteria: {
       allOf: [
         {
@@ -448,6 +471,7 @@ resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [f
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
+          dimensions: rule.dimensions
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1

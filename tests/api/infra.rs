@@ -114,3 +114,75 @@ fn a_bicep_output_named_like_a_handler_setting_holds_what_that_setting_expects()
         );
     }
 }
+
+/// The text of the `alertRules` entry with this name.
+fn alert_rule<'a>(bicep: &'a str, name: &str) -> &'a str {
+    let start = bicep
+        .find(&format!("name: '{name}'"))
+        .unwrap_or_else(|| panic!("no alert rule {name}"));
+    let rest = &bicep[start..];
+    &rest[..rest.find("\n  }").unwrap()]
+}
+
+#[test]
+fn the_failed_sign_in_alert_fires_for_each_sign_in_by_arrival_and_the_silent_source_rule_resolves()
+{
+    let bicep = read("infra/main.bicep");
+    let failed = alert_rule(&bicep, "skytap-failed-sign-in");
+    assert!(
+        failed.contains("autoMitigate: false"),
+        "stateless: {failed}"
+    );
+    assert!(
+        failed.contains("name: 'EventId'"),
+        "one alert per sign-in: {failed}"
+    );
+    assert!(
+        failed.contains("window: 'P2D'"),
+        "late rows stay in range: {failed}"
+    );
+    let file = failed
+        .split("loadTextContent('../queries/")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    let query = read(&format!("queries/{file}"));
+    assert!(query.contains("ingestion_time() > ago(5m)"), "{query}");
+    assert!(
+        query.contains("EventId"),
+        "the dimension is a column: {query}"
+    );
+    let silent = alert_rule(&bicep, "webhook-source-silent");
+    assert!(silent.contains("autoMitigate: true"), "{silent}");
+    assert!(bicep.contains("autoMitigate: rule.autoMitigate"));
+    assert!(bicep.contains("dimensions: rule.dimensions"));
+}
+
+#[test]
+fn the_bicep_keeps_flex_consumption_bounds_ga_api_versions_and_names_any_environment_can_use() {
+    let bicep = read("infra/main.bicep");
+    let max_instances = bicep
+        .split("param maximumInstanceCount")
+        .next()
+        .unwrap()
+        .rsplit("@description")
+        .next()
+        .unwrap();
+    assert!(max_instances.contains("@minValue(40)"), "{max_instances}");
+    assert!(
+        !bicep.contains("ftpsState:"),
+        "not supported on Flex Consumption"
+    );
+    for line in bicep.lines().filter(|l| l.starts_with("resource ")) {
+        assert!(!line.contains("-preview'"), "a preview API version: {line}");
+    }
+    assert!(
+        !bicep.contains("enablePurgeProtection: true"),
+        "a fixed vault name with purge protection blocks azd up after azd down for 90 days"
+    );
+    for line in bicep.lines().map(str::trim) {
+        if line.starts_with("name: '") {
+            assert!(!line.contains("${name}"), "raw environment name in {line}");
+        }
+    }
+}
