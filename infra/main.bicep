@@ -281,6 +281,13 @@ var skytapTokenSetting = empty(skytapTokens) ? [] : [
   }
 ]
 
+// The app's identity, created (with its roles, below) before the app: Key Vault references are
+// resolved, and the package container read, as the app starts, so the roles must exist by then.
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${prefix}-${suffix}'
+  location: location
+}
+
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint and lists ftpsState as unsupported.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales per request and has no fixed instance count to fail over between.
@@ -290,11 +297,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   location: location
   kind: 'functionapp,linux'
   identity: {
-    type: 'SystemAssigned'
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true
@@ -303,6 +314,19 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'AzureWebJobsStorage__accountName'
           value: storage.name
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identity.properties.clientId
+        }
+        {
+          // The handler's own tokens (Logs Ingestion) come from the same identity.
+          name: 'AZURE_CLIENT_ID'
+          value: identity.properties.clientId
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
@@ -336,7 +360,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           type: 'blobContainer'
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
           authentication: {
-            type: 'SystemAssignedIdentity'
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
           }
         }
       }
@@ -353,10 +378,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   dependsOn: [
     packageContainer
     secrets
+    storageAccess
+    publishAccess
+    vaultAccess
   ]
 }
 
-// The app's identity: host storage (blobs, queues, timers' tables), the spill queue, the DCR, the vault.
+// The identity's roles: host storage (blobs, queues, timers' tables), the spill queue, the DCR, the vault.
 var storageRoles = [
   roles.storageBlobDataOwner
   roles.storageQueueDataContributor
@@ -364,30 +392,30 @@ var storageRoles = [
 ]
 
 resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in storageRoles: {
-  name: guid(storage.id, app.id, role)
+  name: guid(storage.id, identity.id, role)
   scope: storage
   properties: {
-    principalId: app.identity.principalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
   }
 }]
 
 resource publishAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(dataCollectionRule.id, app.id, roles.monitoringMetricsPublisher)
+  name: guid(dataCollectionRule.id, identity.id, roles.monitoringMetricsPublisher)
   scope: dataCollectionRule
   properties: {
-    principalId: app.identity.principalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
   }
 }
 
 resource vaultAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, app.id, roles.keyVaultSecretsUser)
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
   scope: vault
   properties: {
-    principalId: app.identity.principalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }

@@ -43,7 +43,10 @@ fn the_bicep_sets_only_settings_the_handler_reads_and_all_it_needs() {
     let bicep = read("infra/main.bicep");
     let set = bicep_app_settings(&bicep);
     // Read by the Functions host itself, not by the handler.
-    let host_settings = ["APPLICATIONINSIGHTS_CONNECTION_STRING"];
+    let host_settings = [
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "AzureWebJobsStorage__credential",
+    ];
     for name in &set {
         assert!(
             SETTING_NAMES.contains(&name.as_str()) || host_settings.contains(&name.as_str()),
@@ -184,5 +187,28 @@ fn the_bicep_keeps_flex_consumption_bounds_ga_api_versions_and_names_any_environ
         if line.starts_with("name: '") {
             assert!(!line.contains("${name}"), "raw environment name in {line}");
         }
+    }
+}
+
+#[test]
+fn the_app_starts_with_an_identity_whose_roles_already_exist() {
+    let bicep = read("infra/main.bicep");
+    let app = &bicep[bicep.find("resource app 'Microsoft.Web/sites@").unwrap()..];
+    let app = &app[..app.find("\n}\n").unwrap()];
+    assert!(app.contains("type: 'UserAssigned'"), "{app}");
+    assert!(app.contains("keyVaultReferenceIdentity: identity.id"));
+    assert!(app.contains("userAssignedIdentityResourceId: identity.id"));
+    for role in ["storageAccess", "publishAccess", "vaultAccess"] {
+        let depends = &app[app.rfind("dependsOn: [").unwrap()..];
+        assert!(depends.contains(role), "the app is created before {role}");
+    }
+    assert!(!bicep.contains("app.identity.principalId"));
+    let settings = bicep_app_settings(&bicep);
+    for name in [
+        "AZURE_CLIENT_ID",
+        "AzureWebJobsStorage__clientId",
+        "AzureWebJobsStorage__credential",
+    ] {
+        assert!(settings.contains(name), "{name}");
     }
 }
