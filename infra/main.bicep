@@ -25,9 +25,6 @@ param existingWorkspaceName string = ''
 @maxValue(730)
 param retentionInDays int = 90
 
-@description('Create a data collection endpoint (needed with Azure Monitor private link scopes).')
-param usePrivateLink bool = false
-
 @description('Email address that receives the alerts (failed Skytap sign-ins, silent sources).')
 param alertEmail string
 
@@ -108,22 +105,11 @@ resource tables 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = [
   ]
 }]
 
-resource dataCollectionEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = if (usePrivateLink) {
-  name: 'dce-${prefix}-${suffix}'
-  location: location
-  properties: {
-    networkAcls: {
-      publicNetworkAccess: 'Disabled'
-    }
-  }
-}
-
 resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
   name: 'dcr-${prefix}-${suffix}'
   location: location
   kind: 'Direct'
   properties: {
-    dataCollectionEndpointId: usePrivateLink ? dataCollectionEndpoint.id : null
     streamDeclarations: schema.streamDeclarations
     destinations: {
       logAnalytics: [
@@ -334,7 +320,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'LOGS_INGESTION_ENDPOINT'
-          value: usePrivateLink ? dataCollectionEndpoint.properties.logsIngestion.endpoint : dataCollectionRule.properties.endpoints.logsIngestion
+          value: dataCollectionRule.properties.endpoints.logsIngestion
         }
         {
           name: 'LOGS_INGESTION_DCR_ID'
