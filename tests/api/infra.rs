@@ -180,6 +180,11 @@ fn the_bicep_keeps_flex_consumption_bounds_ga_api_versions_and_names_any_environ
         assert!(!line.contains("-preview'"), "a preview API version: {line}");
     }
     assert!(
+        !bicep.contains("publicNetworkAccess: 'Disabled'")
+            || (bicep.contains("privateLinkScopes@") && bicep.contains("privateEndpoints@")),
+        "an endpoint closed to the public needs a private link scope and endpoint to stay reachable"
+    );
+    assert!(
         !bicep.contains("enablePurgeProtection: true"),
         "a fixed vault name with purge protection blocks azd up after azd down for 90 days"
     );
