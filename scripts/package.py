@@ -100,20 +100,22 @@ def package_files() -> list:
     ]
 
 
+def entry(name: str, mode: int) -> zipfile.ZipInfo:
+    """A Unix zip entry (unzip and Kudu honour its mode bits) with a fixed date, so a package's
+    bytes depend only on its files."""
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.create_system = 3
+    info.external_attr = mode << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def write_zip(out: Path, binary: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(out, "w") as archive:
         for name, source in package_files():
-            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
-            info.external_attr = 0o100644 << 16
-            info.create_system = 3  # Unix: unzip and Kudu honour the mode bits
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes())
-        info = zipfile.ZipInfo("handler", date_time=(2026, 1, 1, 0, 0, 0))
-        info.external_attr = EXECUTABLE << 16
-        info.create_system = 3
-        info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, binary.read_bytes())
+            archive.writestr(entry(name, 0o100644), source.read_bytes())
+        archive.writestr(entry("handler", EXECUTABLE), binary.read_bytes())
 
 
 def main() -> None:
