@@ -79,7 +79,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
 /// The Functions host matches routes without regard to case (`/api/AuditWolf` reaches the
 /// `auditwolf` function) and forwards the path as sent, so the handler matches the same way.
 /// Only the path is changed: the query (a `tokenid`, a function key) keeps its case.
-pub fn lowercase_path(req: &mut ServiceRequest) {
+fn lowercase_path(req: &mut ServiceRequest) {
     let uri = req.uri();
     if !uri.path().bytes().any(|b| b.is_ascii_uppercase()) {
         return;

@@ -51,15 +51,12 @@ impl DataCollector {
     /// attempt each. On failure, the rows of the failed array and of every later one are unsent.
     pub async fn send(&self, table: &TableName, rows: &[Row]) -> Result<(), Unsent> {
         let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
-        let mut requests = batch::chunks(encoded, LIMITS.request_bytes)
-            .into_iter()
-            .map(batch::request)
-            .collect::<Vec<_>>()
-            .into_iter();
-        while let Some((indices, body)) = requests.next() {
+        let mut chunks = batch::chunks(encoded, LIMITS.request_bytes).into_iter();
+        while let Some(chunk) = chunks.next() {
+            let (indices, body) = batch::request(chunk);
             if let Err(error) = self.post(table, body).await {
                 let mut unsent = indices;
-                unsent.extend(requests.flat_map(|(indices, _)| indices));
+                unsent.extend(chunks.flatten().map(|r| r.index));
                 return Err(Unsent {
                     error,
                     rows: unsent,
