@@ -4,14 +4,15 @@ use crate::delivery::Delivery;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::schema::TableNames;
 use crate::settings::{DestinationConfig, Settings};
-use crate::sources::Credentials;
+use crate::sources::Verifier;
 use crate::storage_queue::StorageQueue;
 use crate::timeouts::Timeouts;
 
 /// What every request shares.
 #[derive(Debug)]
 pub struct AppState {
-    pub credentials: Credentials,
+    /// Secrets, Entra ID's signing keys and the subscription allowlist.
+    pub verifier: Verifier,
     pub tables: TableNames,
     pub max_body_bytes: usize,
     pub timeouts: Timeouts,
@@ -40,7 +41,7 @@ impl AppState {
             .as_ref()
             .map(|spill| StorageQueue::new(&spill.service, &spill.queue, &timeouts));
         AppState {
-            credentials: settings.credentials.clone(),
+            verifier: Verifier::new(&settings.credentials, &timeouts),
             tables: settings.tables.clone(),
             max_body_bytes: settings.max_body_bytes,
             timeouts,

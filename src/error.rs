@@ -4,7 +4,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::azure::signing_keys::FAILED_FETCH_BACKOFF;
 use crate::destinations::DeliveryError;
+use crate::sources::secure_webhook::TokenError;
 use crate::sources::{PayloadError, VerifyError};
 
 /// Seconds a sender is asked to wait before retrying after a delivery failure.
@@ -20,7 +22,7 @@ pub enum ApiError {
     #[error("the request body could not be read: {0}")]
     BodyRead(String),
     #[error(transparent)]
-    Unauthorized(#[from] VerifyError),
+    Verify(#[from] VerifyError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
     #[error("the rows were not delivered ({}); retry later", delivery_summary(.0))]
@@ -50,18 +52,33 @@ impl ResponseError for ApiError {
             ApiError::EmptyBody | ApiError::BodyRead(_) | ApiError::Payload(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            // The action group retries a 503; the keys may be back by then.
+            ApiError::Verify(VerifyError::Token(TokenError::KeysUnavailable { .. })) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Verify(
+                VerifyError::SubscriptionNotAllowed(_) | VerifyError::NoSubscription,
+            ) => StatusCode::FORBIDDEN,
+            ApiError::Verify(_) => StatusCode::UNAUTHORIZED,
             ApiError::Delivery(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Delivery(error) = self {
-            let seconds = error
-                .retry_after()
-                .unwrap_or(RETRY_AFTER_SECONDS)
-                .clamp(1, 3600);
+        let retry_after = match self {
+            ApiError::Delivery(error) => Some(
+                error
+                    .retry_after()
+                    .unwrap_or(RETRY_AFTER_SECONDS)
+                    .clamp(1, 3600),
+            ),
+            ApiError::Verify(VerifyError::Token(TokenError::KeysUnavailable { .. })) => {
+                Some(FAILED_FETCH_BACKOFF.as_secs())
+            }
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(json!({ "error": self.to_string() }))

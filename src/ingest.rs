@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::delivery::Outcome;
 use crate::error::{chain, ApiError};
-use crate::sources::{normalise, verify::verify, Source};
+use crate::sources::{normalise, Gate, Source};
 
 /// The answer to an accepted webhook: every row was delivered, or durably queued for delivery.
 #[derive(Debug, Serialize)]
@@ -39,6 +39,7 @@ struct Facts {
 pub async fn ingest(
     function: &'static str,
     route: Option<Source>,
+    gate: Gate,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -48,7 +49,7 @@ pub async fn ingest(
         source: route,
         ..Facts::default()
     };
-    let result = accept(route, &req, payload, &state, Utc::now(), &mut facts).await;
+    let result = accept(route, gate, &req, payload, &state, Utc::now(), &mut facts).await;
     let response = match &result {
         Ok(accepted) => HttpResponse::Ok().json(accepted),
         Err(error) => error.error_response(),
@@ -103,7 +104,7 @@ pub async fn ingest(
             "Webhook not delivered: the destination failed; the sender will retry."
         ),
         Err(e) => {
-            tracing::warn!(function, source, status, latency_ms = %latency_ms, error = %e, "Webhook rejected.")
+            tracing::warn!(function, source, status, latency_ms = %latency_ms, error = chain(e), "Webhook rejected.")
         }
     }
     response
@@ -111,6 +112,7 @@ pub async fn ingest(
 
 async fn accept(
     route: Option<Source>,
+    gate: Gate,
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -125,15 +127,13 @@ async fn accept(
             None => Source::detect(&body)?,
         };
         facts.source = Some(source);
-        let webhook = verify(
-            source,
-            &state.credentials,
-            req.headers(),
-            req.query_string(),
-            &body,
-        )?;
+        let webhook = state
+            .verifier
+            .verify(source, gate, req.headers(), req.query_string(), &body)
+            .await?;
         (source, normalise(webhook, received)?)
     };
+    state.verifier.authorise(source, &batch)?;
     let table = state.tables.name(batch.table).to_string();
     let rows = batch.rows.len();
     facts.table = Some(table.clone());

@@ -11,19 +11,29 @@ use crate::app::AppState;
 use crate::cli::VERSION;
 use crate::drain::drain;
 use crate::ingest::ingest;
-use crate::sources::Source;
+use crate::sources::{Gate, Source};
 use crate::storage_queue::StorageQueue;
 
 /// `extensions.http.routePrefix` in host.json; forwarded requests keep it in their path.
 pub const ROUTE_PREFIX: &str = "/api";
 
-/// The webhook functions (POST): each source's own, and `webhook`, which detects the source.
-pub const WEBHOOK_FUNCTIONS: [(&str, Option<Source>); 5] = [
-    ("skytap", Some(Source::Skytap)),
-    ("auditwolf", Some(Source::AuditWolf)),
-    ("azuremonitor", Some(Source::AzureMonitor)),
-    ("stackstate", Some(Source::StackState)),
-    ("webhook", None),
+/// The webhook functions (POST): each source's own, `webhook`, which detects the source, and
+/// `azuremonitor-secure`, anonymous, for action groups' secure webhooks (no key in the URL).
+pub const WEBHOOK_FUNCTIONS: [(&str, Option<Source>, Gate); 6] = [
+    ("skytap", Some(Source::Skytap), Gate::FunctionKey),
+    ("auditwolf", Some(Source::AuditWolf), Gate::FunctionKey),
+    (
+        "azuremonitor",
+        Some(Source::AzureMonitor),
+        Gate::FunctionKey,
+    ),
+    (
+        "azuremonitor-secure",
+        Some(Source::AzureMonitor),
+        Gate::EntraToken,
+    ),
+    ("stackstate", Some(Source::StackState), Gate::FunctionKey),
+    ("webhook", None, Gate::FunctionKey),
 ];
 
 /// The health function (GET or HEAD, anonymous: uptime probes use HEAD).
@@ -34,11 +44,12 @@ pub const DRAIN_FUNCTION: &str = "drain";
 
 /// Registers every function's route, used by `main` and by the tests alike.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for (name, source) in WEBHOOK_FUNCTIONS {
+    for (name, source, gate) in WEBHOOK_FUNCTIONS {
         cfg.service(
             web::resource(format!("{ROUTE_PREFIX}/{name}"))
                 .route(
-                    web::post().to(move |req, body, state| ingest(name, source, req, body, state)),
+                    web::post()
+                        .to(move |req, body, state| ingest(name, source, gate, req, body, state)),
                 )
                 .default_service(web::to(|req| method_not_allowed(req, "POST"))),
         );
@@ -113,7 +124,7 @@ async fn method_not_allowed(req: HttpRequest, allowed: &'static str) -> HttpResp
 async fn not_found(req: HttpRequest) -> HttpResponse {
     let functions: Vec<String> = WEBHOOK_FUNCTIONS
         .iter()
-        .map(|(name, _)| *name)
+        .map(|(name, _, _)| *name)
         .chain([HEALTH_FUNCTION])
         .map(|name| format!("{ROUTE_PREFIX}/{name}"))
         .collect();

@@ -16,6 +16,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Putting a failed webhook's rows on the spill queue, after the delivery deadline.
     pub spill: Duration,
+    /// Fetching Entra ID's signing keys (metadata and key set) for a secure webhook: well
+    /// within the ~10 s an action group waits for an answer.
+    pub keys: Duration,
     /// One drained queue message: there is no sender waiting, so longer than a webhook.
     pub drain: Duration,
 }
@@ -28,6 +31,7 @@ impl Timeouts {
             attempt: Duration::from_secs(30),
             connect: Duration::from_secs(5),
             spill: Duration::from_secs(5),
+            keys: Duration::from_secs(5),
             drain: Duration::from_secs(60),
         }
     }

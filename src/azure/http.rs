@@ -15,6 +15,22 @@ pub fn client(timeouts: &Timeouts) -> reqwest::Client {
         .expect("the TLS backend initialises")
 }
 
+/// Whether a URL's host is this machine.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// https, or plain http on a loopback host (tests and benchmarks fake Azure there; the
+/// platform's managed identity endpoint is on localhost). Tokens, keys and signatures never
+/// travel in clear.
+pub fn is_secure(url: &reqwest::Url) -> bool {
+    url.has_host() && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)))
+}
+
 /// Reads a `Retry-After` header given in seconds.
 pub fn retry_after(response: &reqwest::Response) -> Option<u64> {
     response

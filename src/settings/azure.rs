@@ -6,11 +6,14 @@ use secrecy::SecretString;
 use std::path::PathBuf;
 
 use super::{default_sink_dir, invalid, DestinationConfig, SettingsError, SpillConfig, Vars};
+use crate::azure::http::is_secure;
 use crate::azure::identity::Credential;
 use crate::delivery::spill::DEFAULT_QUEUE;
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
 use crate::schema::{Table, TableNames};
+use crate::sources::secure_webhook::{SecureWebhookConfig, DEFAULT_ROLE};
+use crate::sources::verify::is_guid;
 use crate::storage_queue::QueueServiceConfig;
 
 pub(super) fn destination(
@@ -72,13 +75,8 @@ fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
                 .map(str::to_owned)
                 .ok_or_else(|| invalid(name, "must be set when AZURE_CLIENT_SECRET is"))
         };
-        const AUTHORITY: &str = "AZURE_AUTHORITY_HOST";
-        let authority = vars
-            .get(AUTHORITY)?
-            .unwrap_or("https://login.microsoftonline.com");
-        let authority = secure_url(AUTHORITY, authority)?;
         return Ok(Credential::ClientSecret {
-            authority,
+            authority: authority(vars)?,
             tenant_id: required("AZURE_TENANT_ID")?,
             client_id: required("AZURE_CLIENT_ID")?,
             secret: SecretString::from(secret.to_owned()),
@@ -92,6 +90,48 @@ fn credential(vars: &Vars) -> Result<Credential, SettingsError> {
              AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
         )
     })
+}
+
+/// `AZURE_AUTHORITY_HOST`: Entra ID's sign-in host, the public cloud's by default.
+fn authority(vars: &Vars) -> Result<Url, SettingsError> {
+    const AUTHORITY: &str = "AZURE_AUTHORITY_HOST";
+    let authority = vars
+        .get(AUTHORITY)?
+        .unwrap_or("https://login.microsoftonline.com");
+    secure_url(AUTHORITY, authority)
+}
+
+/// Azure Monitor's secure webhooks: on when the tenant and the audience are set.
+pub(super) fn secure_webhook(vars: &Vars) -> Result<Option<SecureWebhookConfig>, SettingsError> {
+    const TENANT: &str = "AZURE_MONITOR_TENANT_ID";
+    const AUDIENCE: &str = "AZURE_MONITOR_AUDIENCE";
+    let (tenant, audience) = match (vars.get(TENANT)?, vars.get(AUDIENCE)?) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(invalid(AUDIENCE, format!("must be set when {TENANT} is: the app registration's Application ID URI and/or client id"))),
+        (None, Some(_)) => return Err(invalid(TENANT, format!("must be set when {AUDIENCE} is: the id of the tenant that issues the tokens"))),
+        (Some(tenant), Some(audience)) => (tenant, audience),
+    };
+    if !is_guid(tenant) {
+        return Err(invalid(
+            TENANT,
+            format!("must be the tenant's id (a GUID), not `{tenant}`: tokens name their issuer by tenant id"),
+        ));
+    }
+    let audiences: Vec<String> = audience
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Some(SecureWebhookConfig {
+        tenant_id: tenant.to_ascii_lowercase(),
+        audiences,
+        role: vars
+            .get("AZURE_MONITOR_ROLE")?
+            .unwrap_or(DEFAULT_ROLE)
+            .to_owned(),
+        authority: authority(vars)?,
+    }))
 }
 
 /// The Functions host's own storage connection: a connection string, or identity-based.
@@ -166,24 +206,13 @@ fn managed_identity(
     }
 }
 
-/// Whether a URL's host is this machine.
-fn is_loopback(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// An absolute https URL, or plain http on a loopback host (tests and benchmarks fake Azure
-/// there; the platform's managed identity endpoint is on localhost). Tokens, keys and
-/// signatures never travel in clear.
+/// An absolute https URL, or plain http on a loopback host ([`is_secure`]).
 fn secure_url(name: &str, value: &str) -> Result<Url, SettingsError> {
     let url = Url::parse(value)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         .ok_or_else(|| invalid(name, format!("must be an https URL, not `{value}`")))?;
-    if url.scheme() == "http" && !is_loopback(&url) {
+    if !is_secure(&url) {
         return Err(invalid(
             name,
             format!(

@@ -19,7 +19,7 @@ pub use vars::Vars;
 use crate::destinations::data_collector::DataCollectorConfig;
 use crate::destinations::logs_ingestion::LogsIngestionConfig;
 use crate::schema::{Table, TableName, TableNames};
-use crate::sources::{Credentials, Secrets};
+use crate::sources::{Credentials, Secrets, Subscriptions};
 use crate::storage_queue::QueueServiceConfig;
 use crate::timeouts::Timeouts;
 
@@ -59,7 +59,8 @@ pub struct Settings {
     pub port: u16,
     /// Data Collector when its settings are present, else local files.
     pub destination: DestinationConfig,
-    /// `AUDITWOLF_SECRETS`, `STACKSTATE_TOKENS`, `AZURE_MONITOR_TOKENS`, `SKYTAP_TOKENS`.
+    /// `AUDITWOLF_SECRETS`, `STACKSTATE_TOKENS`, `AZURE_MONITOR_TOKENS`, `SKYTAP_TOKENS`, and
+    /// the `AZURE_MONITOR_*` settings of secure webhooks.
     pub credentials: Credentials,
     /// `SKYTAP_AUDIT_TABLE` and the other table names.
     pub tables: TableNames,
@@ -104,7 +105,7 @@ pub fn default_max_body_bytes() -> usize {
 const MAX_BODY_CEILING: usize = 104_857_600;
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 37] = [
+pub const SETTING_NAMES: [&str; 41] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -127,6 +128,10 @@ pub const SETTING_NAMES: [&str; 37] = [
     "AUDITWOLF_SECRETS",
     "STACKSTATE_TOKENS",
     "AZURE_MONITOR_TOKENS",
+    "AZURE_MONITOR_TENANT_ID",
+    "AZURE_MONITOR_AUDIENCE",
+    "AZURE_MONITOR_ROLE",
+    "AZURE_MONITOR_SUBSCRIPTIONS",
     "SKYTAP_TOKENS",
     "SKYTAP_AUDIT_TABLE",
     "SKYTAP_USAGE_TABLE",
@@ -157,6 +162,8 @@ impl Settings {
                 stackstate: secrets(vars, "STACKSTATE_TOKENS")?,
                 azure_monitor: secrets(vars, "AZURE_MONITOR_TOKENS")?,
                 skytap: secrets(vars, "SKYTAP_TOKENS")?,
+                secure_webhook: azure::secure_webhook(vars)?,
+                azure_monitor_subscriptions: subscriptions(vars)?,
             },
             tables,
             max_body_bytes: max_body_bytes(vars)?,
@@ -181,6 +188,14 @@ fn parse_port(vars: &Vars) -> Result<u16, SettingsError> {
 
 fn secrets(vars: &Vars, name: &str) -> Result<Option<Secrets>, SettingsError> {
     Ok(vars.get(name)?.and_then(Secrets::parse_list))
+}
+
+fn subscriptions(vars: &Vars) -> Result<Option<Subscriptions>, SettingsError> {
+    const NAME: &str = "AZURE_MONITOR_SUBSCRIPTIONS";
+    let Some(value) = vars.get(NAME)? else {
+        return Ok(None);
+    };
+    Subscriptions::parse_list(value).map_err(|e| invalid(NAME, e))
 }
 
 fn table_names(vars: &Vars) -> Result<TableNames, SettingsError> {

@@ -29,6 +29,22 @@ const LI: [(&str, &str); 2] = [
     ),
 ];
 
+const SECURE_WEBHOOK: [(&str, &str); 4] = [
+    (
+        "AZURE_MONITOR_TENANT_ID",
+        "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+    ),
+    (
+        "AZURE_MONITOR_AUDIENCE",
+        "api://webhooks-alerts, 0a1b2c3d-0000-0000-0000-000000000000",
+    ),
+    ("AZURE_MONITOR_ROLE", "Alerts.Send"),
+    (
+        "AZURE_MONITOR_SUBSCRIPTIONS",
+        "AAAA0A0A-bb1b-cc2c-dd3d-eeeeee4e4e4e,",
+    ),
+];
+
 #[test]
 fn setting_names_lists_exactly_the_settings_read() {
     let runs = [
@@ -54,6 +70,7 @@ fn setting_names_lists_exactly_the_settings_read() {
             ("AZURE_CLIENT_SECRET", "s"),
         ]),
         vars(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]),
+        vars(&SECURE_WEBHOOK),
         vars(&[
             (
                 "AzureWebJobsStorage__queueServiceUri",
@@ -399,4 +416,74 @@ fn identity_storage_named_by_account_alone_names_that_setting() {
     let e = error(&[("AzureWebJobsStorage__accountName", "st")]);
     assert_eq!(e.setting, "AzureWebJobsStorage__accountName");
     assert!(e.to_string().contains("IDENTITY_ENDPOINT"), "{e}");
+}
+
+#[test]
+fn secure_webhooks_are_read_with_their_defaults() {
+    let settings = Settings::from_vars(&vars(&SECURE_WEBHOOK)).unwrap();
+    let config = settings.credentials.secure_webhook.unwrap();
+    assert_eq!(config.tenant_id, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+    assert_eq!(
+        config.audiences,
+        [
+            "api://webhooks-alerts",
+            "0a1b2c3d-0000-0000-0000-000000000000"
+        ]
+    );
+    assert_eq!(config.role, "Alerts.Send");
+    assert_eq!(
+        config.authority.as_str(),
+        "https://login.microsoftonline.com/"
+    );
+    assert_eq!(
+        settings.credentials.azure_monitor_subscriptions,
+        Subscriptions::parse_list("aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e").unwrap()
+    );
+    let defaults = Settings::from_vars(&vars(&SECURE_WEBHOOK[..2])).unwrap();
+    let config = defaults.credentials.secure_webhook.unwrap();
+    assert_eq!(config.role, "ActionGroupsSecureWebhook");
+    assert!(defaults.credentials.azure_monitor_subscriptions.is_none());
+    let none = Settings::from_vars(&vars(&[])).unwrap();
+    assert!(none.credentials.secure_webhook.is_none());
+}
+
+#[test]
+fn secure_webhook_settings_that_cannot_work_name_the_setting() {
+    let tenant = SECURE_WEBHOOK[0];
+    let audience = SECURE_WEBHOOK[1];
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 5] = [
+        (&[tenant], "AZURE_MONITOR_AUDIENCE", "Application ID URI"),
+        (&[audience], "AZURE_MONITOR_TENANT_ID", "must be set"),
+        (
+            &[
+                ("AZURE_MONITOR_TENANT_ID", "contoso.onmicrosoft.com"),
+                audience,
+            ],
+            "AZURE_MONITOR_TENANT_ID",
+            "GUID",
+        ),
+        (
+            &[
+                tenant,
+                audience,
+                ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+            ],
+            "AZURE_AUTHORITY_HOST",
+            "https",
+        ),
+        (
+            &[(
+                "AZURE_MONITOR_SUBSCRIPTIONS",
+                "aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e, my-sub",
+            )],
+            "AZURE_MONITOR_SUBSCRIPTIONS",
+            "`my-sub` is not a subscription id",
+        ),
+    ];
+    for (pairs, setting, says) in cases {
+        let e = error(pairs);
+        assert_eq!(e.setting, setting, "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
 }

@@ -3,6 +3,7 @@
 mod auditwolf;
 mod azure_monitor;
 pub mod json;
+pub mod secure_webhook;
 mod skytap;
 mod stackstate;
 pub mod verify;
@@ -11,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use json::PayloadError;
-pub use verify::{sign_auditwolf, Credentials, Secrets, Verified, VerifyError};
+pub use verify::{
+    sign_auditwolf, Credentials, Gate, Secrets, Subscriptions, Verified, Verifier, VerifyError,
+};
 
 use crate::schema::Batch;
 

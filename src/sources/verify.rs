@@ -1,5 +1,6 @@
-//! Verifying a webhook over its raw bytes: AuditWolf's HMAC, StackState's header token,
-//! and the optional query tokens for Azure Monitor and Skytap. All comparisons are constant-time.
+//! Verifying a webhook over its raw bytes: AuditWolf's HMAC, StackState's header token, the
+//! optional query tokens for Azure Monitor and Skytap, and Azure Monitor's Entra ID bearer
+//! tokens. All secret comparisons are constant-time.
 
 use actix_web::http::header::HeaderMap;
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -8,7 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::secure_webhook::{SecureWebhook, SecureWebhookConfig, TokenError};
 use super::Source;
+use crate::schema::Batch;
+use crate::timeouts::Timeouts;
 
 /// AuditWolf's signature header: base64(HMAC-SHA256(secret, body)).
 pub const AUDITWOLF_SIGNATURE: &str = "x-auditwolf-webhook-sig";
@@ -83,6 +87,54 @@ pub struct Credentials {
     pub azure_monitor: Option<Secrets>,
     /// `SKYTAP_TOKENS`: when set, `?token=` must match one.
     pub skytap: Option<Secrets>,
+    /// `AZURE_MONITOR_TENANT_ID` and `AZURE_MONITOR_AUDIENCE`: when set, an Azure Monitor
+    /// request needs a valid Entra ID bearer token, or else a valid `tokenid`.
+    pub secure_webhook: Option<SecureWebhookConfig>,
+    /// `AZURE_MONITOR_SUBSCRIPTIONS`: when set, only these subscriptions' alerts are accepted.
+    pub azure_monitor_subscriptions: Option<Subscriptions>,
+}
+
+/// Subscription ids, lower-case, whose Azure Monitor alerts are accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscriptions(Vec<String>);
+
+impl Subscriptions {
+    /// Splits a comma-separated list of subscription ids (GUIDs); `None` when it holds none.
+    pub fn parse_list(value: &str) -> Result<Option<Subscriptions>, String> {
+        let mut ids = Vec::new();
+        for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !is_guid(id) {
+                return Err(format!("`{id}` is not a subscription id (a GUID like 00000000-0000-0000-0000-000000000000)"));
+            }
+            ids.push(id.to_ascii_lowercase());
+        }
+        Ok((!ids.is_empty()).then_some(Subscriptions(ids)))
+    }
+
+    fn admits(&self, id: &str) -> bool {
+        self.0
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(id))
+    }
+}
+
+/// Whether `value` is a GUID in its usual 8-4-4-4-12 form.
+pub fn is_guid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What a request must prove, by the function it came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// The Functions host checked a function key; the source's own proof is checked as set.
+    FunctionKey,
+    /// An anonymous function: only an Entra ID bearer token (a secure webhook) is proof.
+    EntraToken,
 }
 
 /// Why a webhook was not accepted as authentic (answered 401).
@@ -107,6 +159,84 @@ pub enum VerifyError {
     MissingQueryToken(&'static str),
     #[error("the `{0}` query parameter does not match any configured token")]
     BadQueryToken(&'static str),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the alert's subscription {0} is not in AZURE_MONITOR_SUBSCRIPTIONS")]
+    SubscriptionNotAllowed(String),
+    #[error(
+        "the alert names no subscription, and AZURE_MONITOR_SUBSCRIPTIONS accepts only listed ones"
+    )]
+    NoSubscription,
+}
+
+/// Everything webhooks are verified with, shared by every request.
+#[derive(Debug)]
+pub struct Verifier {
+    credentials: Credentials,
+    secure_webhook: Option<SecureWebhook>,
+}
+
+impl Verifier {
+    /// Nothing is fetched until a request needs it.
+    pub fn new(credentials: &Credentials, timeouts: &Timeouts) -> Self {
+        Verifier {
+            secure_webhook: credentials
+                .secure_webhook
+                .clone()
+                .map(|config| SecureWebhook::new(config, timeouts)),
+            credentials: credentials.clone(),
+        }
+    }
+
+    /// Verifies a webhook from `source` that came through a function with `gate`.
+    pub async fn verify<'a>(
+        &self,
+        source: Source,
+        gate: Gate,
+        headers: &HeaderMap,
+        query: &str,
+        body: &'a [u8],
+    ) -> Result<Verified<'a>, VerifyError> {
+        match (source, gate, &self.secure_webhook) {
+            (Source::AzureMonitor, _, Some(entra)) => {
+                // Either proof suffices: a valid `tokenid` (not on an anonymous function,
+                // where it would stand in for the function key), else a valid bearer token.
+                let tokens = &self.credentials.azure_monitor;
+                let by_tokenid = gate == Gate::FunctionKey
+                    && tokens.is_some()
+                    && query_token(tokens, query, AZURE_MONITOR_TOKEN_PARAM).is_ok();
+                if !by_tokenid {
+                    entra.check(headers).await?;
+                }
+                Ok(Verified { source, body })
+            }
+            (_, Gate::EntraToken, _) => Err(VerifyError::NotConfigured {
+                setting: "AZURE_MONITOR_TENANT_ID",
+                sender: "Azure Monitor secure",
+            }),
+            (_, Gate::FunctionKey, _) => verify(source, &self.credentials, headers, query, body),
+        }
+    }
+
+    /// Checks a verified webhook's rows against `AZURE_MONITOR_SUBSCRIPTIONS`, whatever proved it.
+    pub fn authorise(&self, source: Source, batch: &Batch) -> Result<(), VerifyError> {
+        let Some(allowed) = &self.credentials.azure_monitor_subscriptions else {
+            return Ok(());
+        };
+        if source != Source::AzureMonitor {
+            return Ok(());
+        }
+        for row in &batch.rows {
+            let subscription = row
+                .get("SubscriptionId")
+                .and_then(serde_json::Value::as_str)
+                .ok_or(VerifyError::NoSubscription)?;
+            if !allowed.admits(subscription) {
+                return Err(VerifyError::SubscriptionNotAllowed(subscription.to_owned()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A webhook whose bytes passed its source's verification. Only [`verify`] makes one.
@@ -126,8 +256,8 @@ impl<'a> Verified<'a> {
     }
 }
 
-/// Verifies a webhook from `source` over the exact bytes received.
-pub fn verify<'a>(
+/// Verifies a webhook from `source` over the exact bytes received, by its secrets.
+fn verify<'a>(
     source: Source,
     credentials: &Credentials,
     headers: &HeaderMap,

@@ -1,0 +1,382 @@
+//! Azure Monitor's secure webhooks: the Entra ID access token an action group sends for the
+//! customer's app registration, checked as Entra ID's own libraries check it.
+//!
+//! See <https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups#secure-webhook>
+//! and <https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens>.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
+use jsonwebtoken::signature::{Error as SignatureError, Verifier};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey, Validation};
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::azure::signing_keys::{FetchError, KeyError, SigningKeys};
+use crate::timeouts::Timeouts;
+
+/// The application id of Azure Monitor's "AzNS AAD Webhook" service principal: the caller of
+/// every secure webhook (`appid` in v1 tokens, `azp` in v2 tokens).
+pub const ACTION_GROUP_APP_ID: &str = "461e8683-5575-4561-ac7f-899cc907d62a";
+/// The app role Microsoft's secure-webhook script creates and assigns to that principal.
+pub const DEFAULT_ROLE: &str = "ActionGroupsSecureWebhook";
+/// How far `exp` and `nbf` may be off: Microsoft.IdentityModel's default clock skew.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// Which tokens are accepted: `AZURE_MONITOR_TENANT_ID`, `AZURE_MONITOR_AUDIENCE`,
+/// `AZURE_MONITOR_ROLE` and `AZURE_AUTHORITY_HOST`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecureWebhookConfig {
+    /// The tenant's id (a GUID: issuers name the tenant by id, never by domain).
+    pub tenant_id: String,
+    /// The app registration's Application ID URI and/or client id.
+    pub audiences: Vec<String>,
+    pub role: String,
+    /// `https://login.microsoftonline.com` in the public cloud.
+    pub authority: Url,
+}
+
+impl SecureWebhookConfig {
+    fn authority(&self) -> &str {
+        self.authority.as_str().trim_end_matches('/')
+    }
+
+    /// `<authority>/<tenant>/v2.0/.well-known/openid-configuration`.
+    pub fn metadata_url(&self) -> Url {
+        let url = format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            self.authority(),
+            self.tenant_id
+        );
+        Url::parse(&url).expect("an authority URL and a GUID make a URL")
+    }
+
+    /// The v1 issuer (`https://sts.windows.net/<tenant>/`).
+    fn v1_issuer(&self) -> String {
+        format!("https://sts.windows.net/{}/", self.tenant_id)
+    }
+
+    /// The v2 issuer (`<authority>/<tenant>/v2.0`).
+    fn v2_issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.authority(), self.tenant_id)
+    }
+}
+
+/// Why a bearer token was not accepted: refused (401), or not checkable yet because the keys
+/// could not be fetched (503). No variant holds any part of the token but its `alg`, cleaned.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum TokenError {
+    #[error("Entra ID's signing keys for tenant {tenant} could not be fetched; retry later")]
+    KeysUnavailable {
+        tenant: String,
+        #[source]
+        cause: FetchError,
+    },
+    #[error("the Authorization header is missing: an action group's secure webhook sends `Authorization: Bearer <Entra ID token>`")]
+    Missing,
+    #[error("the Authorization header is not `Bearer <token>`")]
+    NotBearer,
+    #[error("the bearer token is not a JWT: {0}")]
+    Malformed(&'static str),
+    #[error("the bearer token's `alg` is `{0}`; only RS256 is accepted")]
+    Algorithm(String),
+    #[error("the bearer token's header names no signing key (`kid`)")]
+    NoKeyId,
+    #[error("the bearer token's `kid` is not one of tenant {0}'s signing keys")]
+    UnknownKey(String),
+    #[error("the bearer token's signature does not verify with the signing key its `kid` names")]
+    Signature,
+    #[error("the bearer token has expired (`exp`, with {} s of clock skew allowed)", CLOCK_SKEW.as_secs())]
+    Expired,
+    #[error("the bearer token is not valid yet (`nbf`, with {} s of clock skew allowed)", CLOCK_SKEW.as_secs())]
+    NotYetValid,
+    #[error("the bearer token's issuer (`iss`) is not tenant {0} (AZURE_MONITOR_TENANT_ID)")]
+    Issuer(String),
+    #[error("the bearer token's audience (`aud`) is not one of AZURE_MONITOR_AUDIENCE")]
+    Audience,
+    #[error("the bearer token's `{0}` is not Azure Monitor's action group service (AzNS AAD Webhook, {ACTION_GROUP_APP_ID})")]
+    Caller(&'static str),
+    #[error("the bearer token's `roles` does not hold `{0}` (AZURE_MONITOR_ROLE): assign that app role to the AzNS AAD Webhook service principal")]
+    Role(String),
+    #[error("the bearer token has no `{0}` claim")]
+    MissingClaim(String),
+    #[error("the bearer token's `{0}` claim is not of the right type")]
+    ClaimFormat(String),
+}
+
+/// The header fields read before the signature is checked.
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+/// The claims checked beyond what [`Validation`] checks.
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    appid: Option<String>,
+    azp: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Checks action groups' bearer tokens for one tenant and app registration.
+#[derive(Debug)]
+pub struct SecureWebhook {
+    config: SecureWebhookConfig,
+    keys: SigningKeys,
+    validation: Validation,
+}
+
+impl SecureWebhook {
+    /// Nothing is fetched until the first token arrives.
+    pub fn new(config: SecureWebhookConfig, timeouts: &Timeouts) -> Self {
+        install_crypto();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[config.v1_issuer(), config.v2_issuer()]);
+        validation.set_audience(&config.audiences);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = CLOCK_SKEW.as_secs();
+        SecureWebhook {
+            keys: SigningKeys::new(config.metadata_url(), timeouts),
+            config,
+            validation,
+        }
+    }
+
+    /// Checks the request's bearer token.
+    pub async fn check(&self, headers: &HeaderMap) -> Result<(), TokenError> {
+        let token = bearer(headers)?;
+        let kid = key_id(token)?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            KeyError::Unknown => TokenError::UnknownKey(self.config.tenant_id.clone()),
+            KeyError::Unavailable(cause) => TokenError::KeysUnavailable {
+                tenant: self.config.tenant_id.clone(),
+                cause,
+            },
+        })?;
+        self.claims(token, &key)
+    }
+
+    /// The signature, `exp`, `nbf`, `iss` and `aud` (by the library), then caller and role.
+    fn claims(&self, token: &str, key: &DecodingKey) -> Result<(), TokenError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map_err(|e| self.refusal(&e))?
+            .claims;
+        let (claim, caller) = if claims.iss == self.config.v1_issuer() {
+            ("appid", claims.appid)
+        } else {
+            ("azp", claims.azp)
+        };
+        match caller {
+            None => return Err(TokenError::MissingClaim(claim.into())),
+            Some(caller) if caller != ACTION_GROUP_APP_ID => return Err(TokenError::Caller(claim)),
+            Some(_) => {}
+        }
+        if !claims.roles.contains(&self.config.role) {
+            return Err(TokenError::Role(self.config.role.clone()));
+        }
+        Ok(())
+    }
+
+    fn refusal(&self, error: &JwtError) -> TokenError {
+        match error.kind() {
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidAlgorithm => TokenError::Signature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidIssuer => TokenError::Issuer(self.config.tenant_id.clone()),
+            ErrorKind::InvalidAudience => TokenError::Audience,
+            ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
+            ErrorKind::InvalidClaimFormat(claim) => TokenError::ClaimFormat(claim.clone()),
+            ErrorKind::Json(_) => {
+                TokenError::Malformed("its claims are not the JSON an access token holds")
+            }
+            _ => TokenError::Malformed("its parts are not base64url-encoded JSON"),
+        }
+    }
+}
+
+/// The token from `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Result<&str, TokenError> {
+    let value = headers.get(AUTHORIZATION).ok_or(TokenError::Missing)?;
+    let value = value.to_str().map_err(|_| TokenError::NotBearer)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(TokenError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(TokenError::NotBearer);
+    }
+    Ok(token.trim())
+}
+
+/// The `kid` of an RS256 token; anything else (`none`, HS256, ...) is refused before any key
+/// is looked up.
+fn key_id(token: &str) -> Result<String, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed("it is not three dot-separated parts"));
+    };
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| TokenError::Malformed("its header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|_| TokenError::Malformed("its header is not a JSON object"))?;
+    match header.alg.as_deref() {
+        Some("RS256") => {}
+        Some(other) => {
+            let shown: String = other
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(16)
+                .collect();
+            return Err(TokenError::Algorithm(shown));
+        }
+        None => return Err(TokenError::MissingClaim("alg".into())),
+    }
+    header
+        .kid
+        .filter(|kid| !kid.is_empty())
+        .ok_or(TokenError::NoKeyId)
+}
+
+/// RS256 signatures are verified with ring (already here for TLS), so no second RSA library
+/// is linked; every other algorithm, and all signing, is refused.
+fn install_crypto() {
+    static RING: OnceLock<()> = OnceLock::new();
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: refuse_signing,
+        verifier_factory: rs256_verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+    RING.get_or_init(|| {
+        // Another provider installed first would be a programming error found by every test.
+        let _ = PROVIDER.install_default();
+    });
+}
+
+fn refuse_signing(
+    _: &Algorithm,
+    _: &EncodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+    Err(ErrorKind::UnsupportedAlgorithm.into())
+}
+
+fn rs256_verifier(
+    algorithm: &Algorithm,
+    key: &DecodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
+    match (algorithm, key.kind()) {
+        (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => Ok(Box::new(Rs256 {
+            key: Arc::new((n.clone(), e.clone())),
+        })),
+        _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    }
+}
+
+/// An RSA public key (modulus, exponent) checking RSASSA-PKCS1-v1_5 with SHA-256, 2048 bits
+/// or more.
+struct Rs256 {
+    key: Arc<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Verifier<Vec<u8>> for Rs256 {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), SignatureError> {
+        let (n, e) = &*self.key;
+        ring::signature::RsaPublicKeyComponents { n, e }
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                message,
+                signature,
+            )
+            .map_err(|_| SignatureError::new())
+    }
+}
+
+impl JwtVerifier for Rs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn encode(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_a_bearer_authorization_is_read() {
+        assert_eq!(bearer(&HeaderMap::new()), Err(TokenError::Missing));
+        assert_eq!(
+            bearer(&authorization("Basic dXNlcjpwYXNz")),
+            Err(TokenError::NotBearer)
+        );
+        assert_eq!(
+            bearer(&authorization("Bearer ")),
+            Err(TokenError::NotBearer)
+        );
+        assert_eq!(bearer(&authorization("bearer a.b.c")), Ok("a.b.c"));
+    }
+
+    #[test]
+    fn a_token_not_signed_with_rs256_is_refused_before_any_key_is_looked_up() {
+        let none = format!("{}.{}.", encode(r#"{"alg":"none"}"#), encode("{}"));
+        assert_eq!(key_id(&none), Err(TokenError::Algorithm("none".into())));
+        let hs256 = format!("{}.e30.c2ln", encode(r#"{"alg":"HS256","kid":"k"}"#));
+        assert_eq!(key_id(&hs256), Err(TokenError::Algorithm("HS256".into())));
+        let shown = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256\n<script>"}"#));
+        assert_eq!(
+            key_id(&shown),
+            Err(TokenError::Algorithm("RS256script".into()))
+        );
+    }
+
+    #[test]
+    fn a_token_must_be_three_parts_and_name_its_key() {
+        assert!(matches!(key_id("a.b"), Err(TokenError::Malformed(_))));
+        assert!(matches!(key_id("!!.b.c"), Err(TokenError::Malformed(_))));
+        let no_kid = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256"}"#));
+        assert_eq!(key_id(&no_kid), Err(TokenError::NoKeyId));
+        let kid = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256","kid":"k1"}"#));
+        assert_eq!(key_id(&kid), Ok("k1".into()));
+    }
+
+    #[test]
+    fn the_metadata_and_issuers_follow_the_authority() {
+        let config = SecureWebhookConfig {
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            audiences: vec!["api://alerts".into()],
+            role: DEFAULT_ROLE.into(),
+            authority: Url::parse("https://login.microsoftonline.com/").unwrap(),
+        };
+        assert_eq!(
+            config.metadata_url().as_str(),
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            config.v2_issuer(),
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+        );
+        assert_eq!(
+            config.v1_issuer(),
+            "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+        );
+    }
+}
