@@ -1,8 +1,8 @@
 //! The `handler` binary run as a user runs it: settings from `local.settings.json`, rows in `.jsonl` files.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
 use webhook_ingest::settings::SETTING_NAMES;
@@ -40,16 +40,23 @@ fn start(dir: &Path) -> (Running, String) {
 }
 
 /// Starts a prepared command and reads the address it logs.
-fn start_with(mut command: Command) -> (Running, String) {
+fn start_with(command: Command) -> (Running, String) {
+    let (child, address, _) = start_logging(command);
+    (child, address)
+}
+
+/// Starts a prepared command, reads the address it logs, and hands over the rest of its log.
+fn start_logging(mut command: Command) -> (Running, String, BufReader<ChildStdout>) {
     let mut child = command.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let child = Running(child);
-    for line in stdout.lines() {
-        let line = line.unwrap();
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
         if let Some(rest) = line.split("address=").nth(1) {
             let address = rest.split_whitespace().next().unwrap().to_owned();
-            return (child, format!("http://{address}"));
+            return (child, format!("http://{address}"), stdout);
         }
+        line.clear();
     }
     panic!("the handler exited without listening");
 }
@@ -204,4 +211,50 @@ async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
     assert!(status.success(), "{status}");
     let rows: usize = azure.accepted().iter().map(|post| post.rows.len()).sum();
     assert_eq!(rows, 10, "every request answered 200 was delivered");
+}
+
+#[actix_web::test]
+async fn bearer_tokens_never_reach_the_log_even_at_debug() {
+    use crate::fake_issuer::{bearer, kid, token, v1_claims, valid, FakeIssuer};
+    let issuer = FakeIssuer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = handler(dir.path());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .env("LOCAL_SINK_DIR", "./rows")
+        .env("RUST_LOG", "debug");
+    for (name, value) in issuer.settings() {
+        command.env(name, value);
+    }
+    let (child, address, mut log) = start_logging(command);
+    let mut claims = v1_claims();
+    let good = valid(&claims);
+    let forged = token(&claims, 2, &kid(0));
+    claims["aud"] = "api://someone-else".into();
+    let misaddressed = valid(&claims);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for token in [&good, &forged, &misaddressed] {
+        let answer = client
+            .post(format!("{address}/api/azuremonitor-secure"))
+            .header("Authorization", bearer(token))
+            .body(fixture("azure-common-alert-metric.json"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    drop(child);
+    let mut text = String::new();
+    log.read_to_string(&mut text).unwrap();
+    assert_eq!(statuses, [200, 401, 401], "{text}");
+    assert!(text.contains("Webhook rejected."), "{text}");
+    for token in [&good, &forged, &misaddressed] {
+        for part in token.split('.').filter(|p| p.len() > 16) {
+            assert!(
+                !text.contains(part),
+                "a token's part is in the log:\n{text}"
+            );
+        }
+    }
 }
