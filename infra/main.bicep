@@ -1,7 +1,8 @@
 // Everything the webhook handler needs, in one resource group: the Log Analytics workspace and
 // its custom tables, the data collection rule (and endpoint, for private link), the Function App
 // on Flex Consumption with its storage, identity and roles, Key Vault for the source secrets,
-// Application Insights, the alert rules with an email action group, and the workbook.
+// Application Insights, the alert rules with an email action group (and, optionally, a secure
+// webhook action group that sends them to the app's own AzureMonitorAlerts table), and the workbook.
 //
 // Deploy with `azd up`, or `az deployment group create -g <rg> -f infra/main.bicep
 // -p infra/main.parameters.json`, then publish the handler with `func azure functionapp publish`.
@@ -43,6 +44,15 @@ param azureMonitorTokens string = ''
 @secure()
 @description('Optional: tokens Skytap must send as ?token=, comma-separated.')
 param skytapTokens string = ''
+
+@description('Optional, for secure webhooks: the object id of the app registration Azure Monitor gets tokens for (README: Secure webhooks). With alertsAppClientId, the alerts also go to this app\'s own AzureMonitorAlerts table, with no secret in the URL.')
+param alertsAppObjectId string = ''
+
+@description('Optional, with alertsAppObjectId: the app registration\'s client (application) id.')
+param alertsAppClientId string = ''
+
+@description('Optional: the app registration\'s Application ID URI; empty means api://<client id>.')
+param alertsAppIdUri string = ''
 
 @description('Flex Consumption instance memory (MB).')
 @allowed([512, 2048, 4096])
@@ -260,6 +270,20 @@ var azureMonitorTokenSetting = empty(azureMonitorTokens) ? [] : [
     value: '@Microsoft.KeyVault(SecretUri=${secretUris.AZURE_MONITOR_TOKENS})'
   }
 ]
+// Secure webhooks, when the app registration's ids are given: the handler accepts the action
+// group's Entra ID tokens for it (v1 tokens carry the Application ID URI, v2 the client id).
+var secureWebhook = !empty(alertsAppObjectId) && !empty(alertsAppClientId)
+var alertsAudience = empty(alertsAppIdUri) ? 'api://${alertsAppClientId}' : alertsAppIdUri
+var secureWebhookSettings = !secureWebhook ? [] : [
+  {
+    name: 'AZURE_MONITOR_TENANT_ID'
+    value: tenant().tenantId
+  }
+  {
+    name: 'AZURE_MONITOR_AUDIENCE'
+    value: '${alertsAudience},${alertsAppClientId}'
+  }
+]
 var skytapTokenSetting = empty(skytapTokens) ? [] : [
   {
     name: 'SKYTAP_TOKENS'
@@ -338,7 +362,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'SPILL_QUEUE'
           value: spillQueue
         }
-      ], azureMonitorTokenSetting, skytapTokenSetting)
+      ], azureMonitorTokenSetting, secureWebhookSettings, skytapTokenSetting)
     }
     functionAppConfig: {
       deployment: {
@@ -425,6 +449,28 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
+// Optional: the deployment's own alerts also go to its `azuremonitor-secure` function as a secure
+// webhook (an Entra ID token, no secret in the URL), so they land in the AzureMonitorAlerts table.
+resource alertsToTable 'Microsoft.Insights/actionGroups@2023-01-01' = if (secureWebhook) {
+  name: 'ag-${prefix}-${suffix}-table'
+  location: 'global'
+  properties: {
+    groupShortName: take('table${replace(prefix, '-', '')}', 12)
+    enabled: true
+    webhookReceivers: [
+      {
+        name: 'azuremonitor-secure'
+        serviceUri: 'https://${app.properties.defaultHostName}/api/azuremonitor-secure'
+        useCommonAlertSchema: true
+        useAadAuth: true
+        objectId: alertsAppObjectId
+        identifierUri: alertsAudience
+        tenantId: tenant().tenantId
+      }
+    ]
+  }
+}
+
 // Each alert runs a query file from queries/, the same file the tests check.
 var alertRules = [
   {
@@ -494,7 +540,10 @@ resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule 
       ]
     }
     actions: {
-      actionGroups: [
+      actionGroups: secureWebhook ? [
+        actionGroup.id
+        alertsToTable.id
+      ] : [
         actionGroup.id
       ]
     }

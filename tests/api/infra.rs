@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use webhook_ingest::delivery::spill::DEFAULT_QUEUE;
 use webhook_ingest::schema::{declarations, Table};
+use webhook_ingest::server::WEBHOOK_FUNCTIONS;
 use webhook_ingest::settings::SETTING_NAMES;
+use webhook_ingest::sources::Gate;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -61,6 +63,8 @@ fn the_bicep_sets_only_settings_the_handler_reads_and_all_it_needs() {
         "AzureWebJobsStorage__accountName",
         "SPILL_QUEUE",
         "AZURE_MONITOR_TOKENS",
+        "AZURE_MONITOR_TENANT_ID",
+        "AZURE_MONITOR_AUDIENCE",
         "SKYTAP_TOKENS",
     ];
     for name in needed {
@@ -216,4 +220,59 @@ fn the_app_starts_with_an_identity_whose_roles_already_exist() {
     ] {
         assert!(settings.contains(name), "{name}");
     }
+}
+
+#[test]
+fn the_optional_secure_webhook_sends_the_deployments_alerts_to_the_anonymous_function_with_no_secret(
+) {
+    let bicep = read("infra/main.bicep");
+    let group = bicep
+        .split("resource alertsToTable ")
+        .nth(1)
+        .expect("the secure webhook action group")
+        .split("\n}\n")
+        .next()
+        .unwrap();
+    assert!(
+        group.contains("= if (secureWebhook) {"),
+        "off unless the ids are given"
+    );
+    assert!(bicep
+        .contains("var secureWebhook = !empty(alertsAppObjectId) && !empty(alertsAppClientId)"));
+    let secure = WEBHOOK_FUNCTIONS
+        .iter()
+        .find(|(_, _, gate)| *gate == Gate::EntraToken)
+        .unwrap()
+        .0;
+    let uri = format!("serviceUri: 'https://${{app.properties.defaultHostName}}/api/{secure}'");
+    assert!(
+        group.contains(&uri),
+        "it calls the anonymous function: {group}"
+    );
+    assert!(
+        !group.contains("code=") && !group.contains("tokenid"),
+        "no secret in the URL"
+    );
+    for line in [
+        "useAadAuth: true",
+        "useCommonAlertSchema: true",
+        "objectId: alertsAppObjectId",
+        "identifierUri: alertsAudience",
+        "tenantId: tenant().tenantId",
+    ] {
+        assert!(group.contains(line), "the action group lacks {line}");
+    }
+    // The handler accepts exactly what the action group asks Entra ID for.
+    assert!(bicep.contains("value: '${alertsAudience},${alertsAppClientId}'"));
+    let actions = bicep
+        .split("actions: {")
+        .nth(1)
+        .unwrap()
+        .split("\n    }")
+        .next()
+        .unwrap();
+    assert!(
+        actions.contains("alertsToTable.id"),
+        "every alert rule uses it: {actions}"
+    );
 }
