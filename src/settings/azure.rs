@@ -123,6 +123,9 @@ pub(super) fn secure_webhook(vars: &Vars) -> Result<Option<SecureWebhookConfig>,
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
+    if audiences.is_empty() {
+        return Err(invalid(AUDIENCE, "names no audience"));
+    }
     Ok(Some(SecureWebhookConfig {
         tenant_id: tenant.to_ascii_lowercase(),
         audiences,

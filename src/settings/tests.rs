@@ -452,7 +452,12 @@ fn secure_webhook_settings_that_cannot_work_name_the_setting() {
     let tenant = SECURE_WEBHOOK[0];
     let audience = SECURE_WEBHOOK[1];
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
+        (
+            &[tenant, ("AZURE_MONITOR_AUDIENCE", " , ")],
+            "AZURE_MONITOR_AUDIENCE",
+            "names no audience",
+        ),
         (&[tenant], "AZURE_MONITOR_AUDIENCE", "Application ID URI"),
         (&[audience], "AZURE_MONITOR_TENANT_ID", "must be set"),
         (

@@ -4,7 +4,7 @@
 //! See <https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups#secure-webhook>
 //! and <https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens>.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
@@ -275,7 +275,8 @@ fn rs256_verifier(
 ) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
     match (algorithm, key.kind()) {
         (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => Ok(Box::new(Rs256 {
-            key: Arc::new((n.clone(), e.clone())),
+            n: n.clone(),
+            e: e.clone(),
         })),
         _ => Err(ErrorKind::InvalidAlgorithm.into()),
     }
@@ -284,19 +285,22 @@ fn rs256_verifier(
 /// An RSA public key (modulus, exponent) checking RSASSA-PKCS1-v1_5 with SHA-256, 2048 bits
 /// or more.
 struct Rs256 {
-    key: Arc<(Vec<u8>, Vec<u8>)>,
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 impl Verifier<Vec<u8>> for Rs256 {
     fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), SignatureError> {
-        let (n, e) = &*self.key;
-        ring::signature::RsaPublicKeyComponents { n, e }
-            .verify(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                message,
-                signature,
-            )
-            .map_err(|_| SignatureError::new())
+        ring::signature::RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        }
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            message,
+            signature,
+        )
+        .map_err(|_| SignatureError::new())
     }
 }
 
