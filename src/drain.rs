@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use crate::app::AppState;
 use crate::delivery::{spill, Outcome};
-use crate::error::chain;
 use crate::schema::Batch;
+use crate::telemetry::chain;
 
 /// The queue-trigger binding's name in `drain/function.json`.
 pub const BINDING: &str = "message";

@@ -84,15 +84,3 @@ impl ResponseError for ApiError {
         response.json(json!({ "error": self.to_string() }))
     }
 }
-
-/// The whole cause chain of an error, for the log.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}

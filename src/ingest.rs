@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::delivery::Outcome;
-use crate::error::{chain, ApiError};
+use crate::error::ApiError;
 use crate::sources::{normalise, Gate, Source};
+use crate::telemetry::chain;
 
 /// The answer to an accepted webhook: every row was delivered, or durably queued for delivery.
 #[derive(Debug, Serialize)]

@@ -88,7 +88,10 @@ async fn replay_poison(settings: &Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("Replay stopped: {}.", webhook_ingest::error::chain(&error));
+            eprintln!(
+                "Replay stopped: {}.",
+                webhook_ingest::telemetry::chain(&error)
+            );
             ExitCode::FAILURE
         }
     }

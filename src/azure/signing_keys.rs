@@ -201,7 +201,7 @@ impl SigningKeys {
         let response = self.http.get(url.clone()).send().await.map_err(|e| {
             failed(format!(
                 "could not be reached ({})",
-                crate::error::chain(&e)
+                crate::telemetry::chain(&e)
             ))
         })?;
         let status = response.status();

@@ -22,9 +22,9 @@ use lane::{Commit, Lane};
 use work::Work;
 
 use crate::destinations::{DeliveryError, Destination};
-use crate::error::chain;
 use crate::schema::{Batch, Table, TableNames};
 use crate::storage_queue::StorageQueue;
+use crate::telemetry::chain;
 use crate::timeouts::Timeouts;
 
 /// How a submitted webhook fared.
