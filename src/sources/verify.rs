@@ -161,6 +161,8 @@ pub enum VerifyError {
     BadQueryToken(&'static str),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error("{0}, and there is no Authorization bearer token either: send a valid `tokenid` or an Entra ID token")]
+    NoProof(Box<VerifyError>),
     #[error("the alert's subscription {0} is not in AZURE_MONITOR_SUBSCRIPTIONS")]
     SubscriptionNotAllowed(String),
     #[error(
@@ -202,13 +204,25 @@ impl Verifier {
                 // Either proof suffices: a valid `tokenid` (not on an anonymous function,
                 // where it would stand in for the function key), else a valid bearer token.
                 let tokens = &self.credentials.azure_monitor;
-                let by_tokenid = gate == Gate::FunctionKey
-                    && tokens.is_some()
-                    && query_token(tokens, query, AZURE_MONITOR_TOKEN_PARAM).is_ok();
-                if !by_tokenid {
-                    entra.check(headers).await?;
+                let tokenid = match (gate, tokens) {
+                    (Gate::FunctionKey, Some(_)) => {
+                        Some(query_token(tokens, query, AZURE_MONITOR_TOKEN_PARAM))
+                    }
+                    _ => None,
+                };
+                let tokenid = match tokenid {
+                    Some(Ok(())) => return Ok(Verified { source, body }),
+                    Some(Err(wrong)) => Some(wrong),
+                    None => None,
+                };
+                match (entra.check(headers).await, tokenid) {
+                    (Ok(()), _) => Ok(Verified { source, body }),
+                    // Neither proof: say what was wrong with the `tokenid` as well.
+                    (Err(TokenError::Missing), Some(wrong)) => {
+                        Err(VerifyError::NoProof(Box::new(wrong)))
+                    }
+                    (Err(token), _) => Err(token.into()),
                 }
-                Ok(Verified { source, body })
             }
             (_, Gate::EntraToken, _) => Err(VerifyError::NotConfigured {
                 setting: "AZURE_MONITOR_TENANT_ID",
