@@ -137,7 +137,8 @@ pub enum Gate {
     EntraToken,
 }
 
-/// Why a webhook was not accepted as authentic (answered 401).
+/// Why a webhook was not accepted: not authentic (401), from a subscription not allowed (403),
+/// or not checkable yet because Entra ID's signing keys could not be fetched (503).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum VerifyError {
     #[error(
@@ -206,14 +207,12 @@ impl Verifier {
                 let tokens = &self.credentials.azure_monitor;
                 let tokenid = match (gate, tokens) {
                     (Gate::FunctionKey, Some(_)) => {
-                        Some(query_token(tokens, query, AZURE_MONITOR_TOKEN_PARAM))
+                        match query_token(tokens, query, AZURE_MONITOR_TOKEN_PARAM) {
+                            Ok(()) => return Ok(Verified { source, body }),
+                            Err(wrong) => Some(wrong),
+                        }
                     }
                     _ => None,
-                };
-                let tokenid = match tokenid {
-                    Some(Ok(())) => return Ok(Verified { source, body }),
-                    Some(Err(wrong)) => Some(wrong),
-                    None => None,
                 };
                 match (entra.check(headers).await, tokenid) {
                     (Ok(()), _) => Ok(Verified { source, body }),
