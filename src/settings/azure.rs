@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use super::{default_sink_dir, invalid, DestinationConfig, SettingsError, SpillConfig, Vars};
 use crate::azure::http::is_secure;
 use crate::azure::identity::Credential;
+use crate::azure::is_guid;
 use crate::delivery::spill::DEFAULT_QUEUE;
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
 use crate::schema::{Table, TableNames};
 use crate::sources::secure_webhook::{SecureWebhookConfig, DEFAULT_ROLE};
-use crate::sources::verify::is_guid;
 use crate::storage_queue::QueueServiceConfig;
 
 pub(super) fn destination(

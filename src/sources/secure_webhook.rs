@@ -4,7 +4,7 @@
 //! See <https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups#secure-webhook>
 //! and <https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens>.
 
-use std::sync::OnceLock;
+use std::sync::Once;
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
@@ -250,13 +250,13 @@ fn key_id(token: &str) -> Result<String, TokenError> {
 /// RS256 signatures are verified with ring (already here for TLS), so no second RSA library
 /// is linked; every other algorithm, and all signing, is refused.
 fn install_crypto() {
-    static RING: OnceLock<()> = OnceLock::new();
+    static INSTALL: Once = Once::new();
     static PROVIDER: CryptoProvider = CryptoProvider {
         signer_factory: refuse_signing,
         verifier_factory: rs256_verifier,
         key_utils: KeyUtils::new_unimplemented(),
     };
-    RING.get_or_init(|| {
+    INSTALL.call_once(|| {
         // Another provider installed first would be a programming error found by every test.
         let _ = PROVIDER.install_default();
     });

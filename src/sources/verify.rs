@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::secure_webhook::{SecureWebhook, SecureWebhookConfig, TokenError};
 use super::Source;
+use crate::azure::is_guid;
 use crate::schema::Batch;
 use crate::timeouts::Timeouts;
 
@@ -116,16 +117,6 @@ impl Subscriptions {
             .iter()
             .any(|allowed| allowed.eq_ignore_ascii_case(id))
     }
-}
-
-/// Whether `value` is a GUID in its usual 8-4-4-4-12 form.
-pub fn is_guid(value: &str) -> bool {
-    let groups: Vec<&str> = value.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// What a request must prove, by the function it came through.

@@ -4,6 +4,8 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretSlice};
 
+use crate::azure::is_guid;
+
 /// A Log Analytics workspace id (a GUID, the "customer id").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkspaceId(String);
@@ -11,12 +13,7 @@ pub struct WorkspaceId(String);
 impl WorkspaceId {
     pub fn parse(value: &str) -> Result<Self, String> {
         let value = value.trim().to_ascii_lowercase();
-        let groups: Vec<&str> = value.split('-').collect();
-        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        let hex = groups
-            .iter()
-            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
-        if lengths != [8, 4, 4, 4, 12] || !hex {
+        if !is_guid(&value) {
             return Err(format!(
                 "`{value}` is not a workspace id: expected a GUID like 11111111-2222-3333-4444-555555555555"
             ));
