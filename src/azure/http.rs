@@ -31,16 +31,22 @@ pub fn is_secure(url: &reqwest::Url) -> bool {
     url.has_host() && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)))
 }
 
-/// Reads a `Retry-After` header given in seconds.
+/// The most seconds an Azure `Retry-After` is honoured for; a larger or unreadable value (an
+/// HTTP date, garbage, a number past `u64`) counts as this. Log Analytics asks for seconds, and
+/// a hostile or broken value must not pause a table for years.
+pub const MAX_RETRY_AFTER: u64 = 60;
+
+/// Reads a `Retry-After` header given in seconds, at most [`MAX_RETRY_AFTER`].
 pub fn retry_after(response: &reqwest::Response) -> Option<u64> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    Some(parse_retry_after(value.as_bytes()))
+}
+
+fn parse_retry_after(value: &[u8]) -> u64 {
+    std::str::from_utf8(value)
         .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .map_or(MAX_RETRY_AFTER, |seconds| seconds.min(MAX_RETRY_AFTER))
 }
 
 /// The start of an error response's body, for the log.
@@ -48,4 +54,24 @@ pub async fn error_body(response: reqwest::Response) -> String {
     let mut text = response.text().await.unwrap_or_default();
     text.truncate(text.floor_char_boundary(MAX_ERROR_BODY));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_after_is_honoured_up_to_a_minute_and_an_unreadable_one_counts_as_a_minute() {
+        assert_eq!(parse_retry_after(b" 7 "), 7);
+        for long_or_unreadable in [
+            &b"61"[..],
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"Wed, 21 Oct 2015 07:28:00 GMT",
+            b"-1",
+            b"\xff",
+        ] {
+            assert_eq!(parse_retry_after(long_or_unreadable), MAX_RETRY_AFTER);
+        }
+    }
 }

@@ -1,14 +1,20 @@
 //! Entra ID access tokens for the Logs Ingestion API: managed identity or a client secret,
-//! cached, refreshed before expiry, and fetched once for all concurrent callers.
+//! cached, refreshed before expiry in the background, and fetched once for all concurrent
+//! callers. A caller waits for a token at most until its own deadline; a failed or stalled
+//! refresh leaves the cached token in use until it really expires.
 //!
 //! See <https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference>
 //! and <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::timeouts::Timeouts;
 
@@ -17,6 +23,10 @@ pub const MANAGED_IDENTITY_API_VERSION: &str = "2019-08-01";
 const IDENTITY_HEADER: &str = "X-IDENTITY-HEADER";
 /// Refresh this long before expiry (or at half-life for tokens that live shorter than twice this).
 const REFRESH_MARGIN: TimeDelta = TimeDelta::minutes(5);
+/// The longest a token is trusted, whatever the endpoint says (Entra ID issues 1 to 24 hours).
+const MAX_LIFETIME: TimeDelta = TimeDelta::hours(24);
+/// After a failed background refresh, the cached token is served this long before another try.
+const REFRESH_RETRY: Duration = Duration::from_secs(5);
 const MAX_ERROR_BODY: usize = 512;
 
 /// How the handler proves who it is.
@@ -69,28 +79,47 @@ pub enum TokenError {
     },
     #[error("the {kind} token endpoint answered without a usable token: {detail}")]
     Malformed { kind: &'static str, detail: String },
+    #[error("the {kind} token endpoint did not answer before the deadline")]
+    Timeout { kind: &'static str },
 }
 
 #[derive(Clone)]
 struct CachedToken {
     value: SecretString,
     refresh_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 /// Gets and caches tokens for one audience. No request is made until the first token is needed.
 pub struct TokenProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: reqwest::Client,
     credential: Credential,
     audience: String,
-    // Held across a fetch, so concurrent callers wait for one request instead of each making one.
-    cache: Mutex<Option<CachedToken>>,
+    state: Mutex<CacheState>,
+    /// Woken whenever a fetch ends.
+    fetched: Notify,
+}
+
+#[derive(Default)]
+struct CacheState {
+    token: Option<CachedToken>,
+    /// A fetch is running (in its own task, so no caller's deadline cancels it).
+    fetching: bool,
+    /// How many fetches have ended, and the error of the last one if it failed.
+    fetches: u64,
+    last_error: Option<TokenError>,
+    last_failure: Option<Instant>,
 }
 
 impl std::fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenProvider")
-            .field("credential", &self.credential.kind())
-            .field("audience", &self.audience)
+            .field("credential", &self.inner.credential.kind())
+            .field("audience", &self.inner.audience)
             .finish_non_exhaustive()
     }
 }
@@ -124,38 +153,103 @@ impl TokenProvider {
     /// `audience` is a resource URI such as `https://monitor.azure.com`.
     pub fn new(credential: Credential, audience: String, timeouts: &Timeouts) -> Self {
         TokenProvider {
-            client: super::http::client(timeouts),
-            credential,
-            audience,
-            cache: Mutex::new(None),
+            inner: Arc::new(Inner {
+                client: super::http::client(timeouts),
+                credential,
+                audience,
+                state: Mutex::default(),
+                fetched: Notify::new(),
+            }),
         }
     }
 
     pub fn credential(&self) -> &Credential {
-        &self.credential
+        &self.inner.credential
     }
 
-    /// A token valid for at least a few more minutes, from the cache when it has one.
-    pub async fn token(&self) -> Result<SecretString, TokenError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(token) = cache.as_ref().filter(|t| Utc::now() < t.refresh_at) {
-            return Ok(token.value.clone());
+    /// A token that has not expired: the cached one (refreshed in the background once it nears
+    /// expiry), or a fresh one, waited for until `deadline` at the latest.
+    pub async fn token(&self, deadline: Instant) -> Result<SecretString, TokenError> {
+        let mut waited_for = None;
+        loop {
+            let fetched = self.inner.fetched.notified();
+            tokio::pin!(fetched);
+            fetched.as_mut().enable();
+            {
+                let mut state = self.inner.lock();
+                let now = Utc::now();
+                if let Some(token) = state.token.as_ref().filter(|t| now < t.expires_at) {
+                    let value = token.value.clone();
+                    let retry_due = state
+                        .last_failure
+                        .is_none_or(|at| at.elapsed() >= REFRESH_RETRY);
+                    if now >= token.refresh_at && retry_due {
+                        self.start_fetch(&mut state);
+                    }
+                    return Ok(value);
+                }
+                if waited_for.is_some_and(|fetches| state.fetches > fetches) {
+                    if let Some(error) = state.last_error.clone() {
+                        return Err(error);
+                    }
+                }
+                self.start_fetch(&mut state);
+                waited_for = Some(state.fetches);
+            }
+            if tokio::time::timeout_at(deadline, fetched).await.is_err() {
+                let kind = self.inner.credential.kind();
+                return Err(TokenError::Timeout { kind });
+            }
         }
-        let token = self.fetch().await?;
-        tracing::debug!(credential = self.credential.kind(), refresh_at = %token.refresh_at, "Got an access token.");
-        *cache = Some(token.clone());
-        Ok(token.value)
     }
 
     /// Forgets the cached token if it is still `rejected`, so the next call fetches a new one.
-    pub async fn invalidate(&self, rejected: &SecretString) {
-        let mut cache = self.cache.lock().await;
-        if cache
+    pub fn invalidate(&self, rejected: &SecretString) {
+        let mut state = self.inner.lock();
+        if state
+            .token
             .as_ref()
             .is_some_and(|t| t.value.expose_secret() == rejected.expose_secret())
         {
-            *cache = None;
+            state.token = None;
         }
+    }
+
+    /// Starts a fetch in its own task unless one is running.
+    fn start_fetch(&self, state: &mut CacheState) {
+        if std::mem::replace(&mut state.fetching, true) {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let result = inner.fetch().await;
+            let mut state = inner.lock();
+            state.fetching = false;
+            state.fetches += 1;
+            match result {
+                Ok(token) => {
+                    tracing::debug!(credential = inner.credential.kind(), refresh_at = %token.refresh_at, "Got an access token.");
+                    state.token = Some(token);
+                    state.last_error = None;
+                    state.last_failure = None;
+                }
+                Err(error) => {
+                    tracing::warn!(credential = inner.credential.kind(), error = %error, "No access token.");
+                    state.last_error = Some(error);
+                    state.last_failure = Some(Instant::now());
+                }
+            }
+            drop(state);
+            inner.fetched.notify_waiters();
+        });
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn fetch(&self) -> Result<CachedToken, TokenError> {
@@ -229,24 +323,31 @@ pub fn token_url(authority: &Url, tenant_id: &str) -> Url {
     url
 }
 
+/// Reads a token answer. Its expiry is an outside number: it is checked, and a lifetime over
+/// [`MAX_LIFETIME`] counts as that.
 fn parse_token(body: &str, requested_at: DateTime<Utc>) -> Result<CachedToken, String> {
     let response: TokenResponse =
         serde_json::from_str(body).map_err(|e| format!("not a token response: {e}"))?;
-    let expires_at = response
-        .expires_on
-        .as_ref()
-        .and_then(NumberOrString::seconds)
-        .and_then(|s| DateTime::from_timestamp(s, 0))
-        .or_else(|| {
-            let seconds = response.expires_in.as_ref()?.seconds()?;
-            Some(requested_at + TimeDelta::seconds(seconds))
-        })
-        .ok_or("neither expires_on nor expires_in")?;
-    let lifetime = expires_at - requested_at;
+    let lifetime = match (&response.expires_on, &response.expires_in) {
+        (Some(on), _) => on
+            .seconds()
+            .map(|s| s.saturating_sub(requested_at.timestamp())),
+        (None, Some(within)) => within.seconds(),
+        (None, None) => return Err("neither expires_on nor expires_in".into()),
+    }
+    .ok_or("an expiry that is not a whole number of seconds")?;
+    if lifetime <= 0 {
+        return Err("a token that has already expired".into());
+    }
+    let lifetime = TimeDelta::try_seconds(lifetime)
+        .unwrap_or(MAX_LIFETIME)
+        .min(MAX_LIFETIME);
+    let expires_at = requested_at + lifetime;
     let margin = REFRESH_MARGIN.min(lifetime / 2);
     Ok(CachedToken {
         value: SecretString::from(response.access_token),
         refresh_at: expires_at - margin,
+        expires_at,
     })
 }
 
@@ -274,6 +375,23 @@ mod tests {
     fn short_lived_tokens_are_refreshed_at_half_life() {
         let token = parse_token(r#"{"access_token":"t","expires_in":"60"}"#, at(0)).unwrap();
         assert_eq!(token.refresh_at, at(30));
+    }
+
+    #[test]
+    fn a_lifetime_of_any_size_is_capped_at_a_day() {
+        let day = 24 * 3600;
+        for body in [
+            r#"{"access_token":"t","expires_in":9000000000000}"#,
+            r#"{"access_token":"t","expires_in":9223372036854775807}"#,
+            r#"{"access_token":"t","expires_on":"9223372036854775807"}"#,
+            r#"{"access_token":"t","expires_on":-9223372036854775808,"expires_in":5}"#,
+        ] {
+            match parse_token(body, at(1_000)) {
+                Ok(token) => assert_eq!(token.expires_at, at(1_000 + day), "{body}"),
+                Err(e) => assert!(e.contains("expired"), "{body}: {e}"),
+            }
+        }
+        assert!(parse_token(r#"{"access_token":"t","expires_in":-5}"#, at(0)).is_err());
     }
 
     #[test]

@@ -44,9 +44,9 @@ impl Concurrency {
         self.limit as usize
     }
 
-    /// The moving average round trip, or `fallback` before the first.
-    pub fn rtt_or(&self, fallback: Duration) -> Duration {
-        self.rtt.unwrap_or(fallback)
+    /// The moving average of successful round trips, once one is known.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
     }
 
     /// A request succeeded after `rtt`; `saturated` when every slot was busy as it was sent.
@@ -61,11 +61,10 @@ impl Concurrency {
         self.rtt = Some(average.mul_f64(1.0 - ALPHA) + rtt.mul_f64(ALPHA));
     }
 
-    /// The destination throttled (429) or failed after `rtt`: halve.
-    pub fn backed_off(&mut self, rtt: Duration, now: Instant) {
+    /// The destination throttled (429) or failed: halve. A failure's duration says nothing of
+    /// the destination's round trip (a timeout lasts 30 s), so it stays out of the average.
+    pub fn backed_off(&mut self, now: Instant) {
         self.decrease(0.5, now);
-        let average = self.rtt.unwrap_or(rtt);
-        self.rtt = Some(average.mul_f64(1.0 - ALPHA) + rtt.mul_f64(ALPHA));
     }
 
     fn decrease(&mut self, factor: f64, now: Instant) {
@@ -116,12 +115,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn throttling_halves_the_limit_once_per_round_trip() {
         let mut concurrency = grown(1000);
-        concurrency.backed_off(SLOW, Instant::now());
-        concurrency.backed_off(SLOW, Instant::now());
+        concurrency.backed_off(Instant::now());
+        concurrency.backed_off(Instant::now());
         assert_eq!(concurrency.limit(), 8);
         tokio::time::advance(SLOW).await;
-        concurrency.backed_off(SLOW, Instant::now());
+        concurrency.backed_off(Instant::now());
         assert_eq!(concurrency.limit(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_attempt_leaves_the_round_trip_average_to_successes() {
+        let mut concurrency = grown(1000);
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            concurrency.backed_off(Instant::now());
+        }
+        assert_eq!(concurrency.rtt(), Some(SLOW));
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,9 @@ enum Entry {
     InFlight,
     /// Every row was delivered (or spilled), at this second of the window clock.
     Done(u32),
+    /// Whether the rows were written is unknown since this second (a queue put that timed out):
+    /// a copy is refused as in flight until the window ends, rather than written twice.
+    Unknown(u32),
 }
 
 /// Digests are already uniformly random: their first eight bytes are the hash.
@@ -110,6 +113,7 @@ impl Dedup {
                 self.expire(&mut keys);
                 match keys.entries.get(&digest) {
                     Some(Entry::Done(_)) => return Claim::Duplicate,
+                    Some(Entry::Unknown(_)) => return Claim::Busy,
                     Some(Entry::InFlight) => {}
                     None => {
                         keys.entries.insert(digest, Entry::InFlight);
@@ -147,7 +151,8 @@ impl Dedup {
             }
             keys.order.pop_front();
             // A key settled again later has a later entry in `order`; this one is stale.
-            if keys.entries.get(&key) == Some(&Entry::Done(at)) {
+            let entry = keys.entries.get(&key);
+            if entry == Some(&Entry::Done(at)) || entry == Some(&Entry::Unknown(at)) {
                 keys.entries.remove(&key);
             }
             if keys
@@ -160,11 +165,15 @@ impl Dedup {
         }
     }
 
-    fn finish(&self, key: Digest, delivered: &mut Vec<u32>, settled: bool) {
+    fn finish(&self, key: Digest, delivered: &mut Vec<u32>, end: End) {
         let now = self.now();
         let mut keys = self.lock();
-        if settled {
-            keys.entries.insert(key, Entry::Done(now));
+        if end != End::Released {
+            let entry = match end {
+                End::Settled => Entry::Done(now),
+                _ => Entry::Unknown(now),
+            };
+            keys.entries.insert(key, entry);
             keys.order.push_back((now, key));
         } else {
             keys.entries.remove(&key);
@@ -177,6 +186,14 @@ impl Dedup {
         drop(keys);
         self.changed.notify_waiters();
     }
+}
+
+/// How a ticket ended.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Settled,
+    Released,
+    Unknown,
 }
 
 fn digest(key: &str) -> Digest {
@@ -196,16 +213,27 @@ impl Ticket {
     }
 
     /// Every row is delivered (or spilled): later copies are duplicates.
-    pub fn settle(mut self) {
+    pub fn settle(self) {
+        self.end(End::Settled);
+    }
+
+    /// Nobody knows whether the rows were written: later copies are refused as in flight until
+    /// the window ends, rather than risk writing them twice.
+    pub fn keep_in_flight(self) {
+        self.end(End::Unknown);
+    }
+
+    fn end(mut self, end: End) {
         self.settled = true;
-        self.dedup.finish(self.key, &mut self.delivered, true);
+        self.dedup.finish(self.key, &mut self.delivered, end);
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.settled {
-            self.dedup.finish(self.key, &mut self.delivered, false);
+            self.dedup
+                .finish(self.key, &mut self.delivered, End::Released);
         }
     }
 }
@@ -268,6 +296,15 @@ mod tests {
         let _first = claim(&dedup, "k").await;
         let deadline = Instant::now() + Duration::from_secs(1);
         assert!(matches!(dedup.claim("k", deadline).await, Claim::Busy));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_whose_outcome_is_unknown_is_busy_until_the_window_ends() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        claim(&dedup, "k").await.keep_in_flight();
+        assert!(matches!(dedup.claim("k", soon()).await, Claim::Busy));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(matches!(dedup.claim("k", soon()).await, Claim::New(_)));
     }
 
     #[tokio::test]

@@ -4,7 +4,6 @@
 //! once sent, is never abandoned: its outcome settles each webhook's key.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,20 +12,13 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use super::concurrency::Concurrency;
+use super::pacing::{Pacing, FIRST_BACKOFF};
 use super::work::Work;
 use crate::destinations::{DeliveryError, Destination, Unsent};
 use crate::schema::{Row, Table, TableName};
 
 /// Most rows one group carries; the destination still splits its requests by size.
 const MAX_GROUP_ROWS: usize = 2_000;
-/// The least time between two requests of one table while it is busy: at most 333 requests a
-/// second per table, so a busy table groups its webhooks instead of spending the destination's
-/// request quota (Logs Ingestion: 12,000 a minute per DCR, shared by every instance). A table is
-/// busy when its last group carried more than one webhook; a lone webhook never waits.
-const MIN_SPACING: Duration = Duration::from_millis(3);
-/// The first pause after a failure; it doubles after each failure in a row up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How one webhook's rows fared.
 pub enum Commit {
@@ -57,15 +49,9 @@ struct State {
     parked: Vec<(Instant, Pending)>,
     in_flight: usize,
     concurrency: Concurrency,
-    /// No request starts before this: the destination throttled and said how long to wait.
-    paused_until: Option<Instant>,
+    pacing: Pacing,
     /// When the next wake-up is due, if one is scheduled.
     wake_at: Option<Instant>,
-    /// When the last request that grouped webhooks started: while a table is busy its requests
-    /// are spaced out so that slots free up one by one, each taking the webhooks that gathered
-    /// since the last, not all at once.
-    last_grouped_start: Option<Instant>,
-    backoff: Duration,
     next_id: u64,
 }
 
@@ -90,10 +76,8 @@ impl Lane {
                 parked: Vec::new(),
                 in_flight: 0,
                 concurrency: Concurrency::default(),
-                paused_until: None,
+                pacing: Pacing::default(),
                 wake_at: None,
-                last_grouped_start: None,
-                backoff: FIRST_BACKOFF,
                 next_id: 0,
             }),
             idle: Notify::new(),
@@ -159,11 +143,9 @@ impl Lane {
     fn dispatch(self: &Arc<Self>, state: &mut State) {
         let now = Instant::now();
         state.unpark(now);
-        if state.paused_until.is_some_and(|until| until <= now) {
-            state.paused_until = None;
-        }
+        let paused = state.pacing.paused(now);
         let mut spaced_until = None;
-        while state.paused_until.is_none()
+        while paused.is_none()
             && !state.queue.is_empty()
             && state.in_flight < state.concurrency.limit()
         {
@@ -176,13 +158,18 @@ impl Lane {
                 continue;
             }
             state.in_flight += 1;
-            state.last_grouped_start = (group.len() > 1).then_some(now);
+            state.pacing.started(now, group.len() > 1);
             let saturated = state.in_flight >= state.concurrency.limit();
-            self.runtime
-                .spawn(Arc::clone(self).attempt(group, saturated));
+            let lane = Arc::clone(self);
+            // The slot is made inside the task: a task dropped unpolled (the runtime is going
+            // away) must not take the lane's lock, which this thread holds.
+            self.runtime.spawn(async move {
+                let slot = Slot { lane, held: true };
+                slot.attempt(group, saturated).await;
+            });
         }
         let parked = state.parked.iter().map(|(at, _)| *at);
-        let next = parked.chain(state.paused_until).chain(spaced_until).min();
+        let next = parked.chain(paused).chain(spaced_until).min();
         if let Some(at) = next.filter(|at| state.wake_at.is_none_or(|due| *at < due)) {
             state.wake_at = Some(at);
             self.runtime.spawn(Arc::clone(self).wake(at));
@@ -223,8 +210,8 @@ impl Lane {
         group
     }
 
-    /// One request for a group; its outcome answers every webhook in it.
-    async fn attempt(self: Arc<Self>, mut group: Vec<Pending>, saturated: bool) {
+    /// One request for a group, in a delivery slot; its outcome answers every webhook in it.
+    async fn attempt(self: &Arc<Self>, slot: &mut Slot, mut group: Vec<Pending>, saturated: bool) {
         let rows: Vec<Row> = group
             .iter_mut()
             .flat_map(|p| std::mem::take(&mut p.work.rows))
@@ -234,11 +221,11 @@ impl Lane {
         let now = Instant::now();
         let mut answers = Vec::with_capacity(group.len());
         let mut state = self.lock();
-        state.in_flight -= 1;
+        slot.free(&mut state);
         match result {
             Ok(()) => {
                 state.concurrency.succeeded(now - started, saturated, now);
-                state.backoff = FIRST_BACKOFF;
+                state.pacing.succeeded();
                 for mut pending in group {
                     pending.work.settle();
                     answers.push((pending.reply, Commit::Delivered));
@@ -247,8 +234,14 @@ impl Lane {
             Err(unsent) => {
                 let error = unsent.error.clone();
                 return_rows(&mut group, rows, unsent);
-                let resume = self.pause_after(&mut state, &error, now - started, now);
-                for pending in group {
+                let resume = self.pause_after(&mut state, &error, now);
+                for mut pending in group {
+                    // Its rows all landed; only other webhooks' rows failed.
+                    if pending.work.rows.is_empty() {
+                        pending.work.settle();
+                        answers.push((pending.reply, Commit::Delivered));
+                        continue;
+                    }
                     let time_left = pending.deadline.saturating_duration_since(resume);
                     let worth_retrying = resume_worthwhile(&error, &state, time_left);
                     if worth_retrying && !pending.reply.is_closed() {
@@ -268,41 +261,56 @@ impl Lane {
         }
     }
 
-    /// After a failure: the group waits out the destination's `Retry-After` (and then the whole
-    /// table does, so that one request carries every webhook that waited), or a jittered backoff;
-    /// the table's concurrency shrinks. Returns when the group may be tried again.
-    fn pause_after(
-        &self,
-        state: &mut State,
-        error: &DeliveryError,
-        rtt: Duration,
-        now: Instant,
-    ) -> Instant {
-        if !error.is_retryable() {
-            return now;
+    /// After a failure: the table's concurrency shrinks and [`Pacing`] says when the group may
+    /// be tried again.
+    fn pause_after(&self, state: &mut State, error: &DeliveryError, now: Instant) -> Instant {
+        if error.is_retryable() {
+            state.concurrency.backed_off(now);
         }
-        state.concurrency.backed_off(rtt, now);
-        let wait = match error.retry_after() {
-            Some(seconds) => Duration::from_secs(seconds),
-            None => jitter(state.backoff),
-        };
-        state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
-        let resume = now + wait;
-        if error.is_throttled() || error.retry_after().is_some() {
-            state.paused_until = Some(state.paused_until.map_or(resume, |t| t.max(resume)));
-        }
-        tracing::debug!(table = %self.name, error = %error, wait_ms = wait.as_millis() as u64, "Pausing the table's deliveries.");
+        let resume = state.pacing.failed(error, now);
+        let wait_ms = resume.saturating_duration_since(now).as_millis() as u64;
+        tracing::debug!(table = %self.name, error = %error, wait_ms, "Pausing the table's deliveries.");
         resume
     }
 }
 
+/// A delivery slot held by one attempt. Dropping it unfreed (the attempt panicked) gives the
+/// slot back and wakes the lane, so a panic never wedges the table.
+struct Slot {
+    lane: Arc<Lane>,
+    held: bool,
+}
+
+impl Slot {
+    async fn attempt(mut self, group: Vec<Pending>, saturated: bool) {
+        let lane = Arc::clone(&self.lane);
+        lane.attempt(&mut self, group, saturated).await;
+    }
+
+    fn free(&mut self, state: &mut State) {
+        if std::mem::take(&mut self.held) {
+            state.in_flight -= 1;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.held {
+            let lane = Arc::clone(&self.lane);
+            let mut state = lane.lock();
+            self.free(&mut state);
+            lane.dispatch(&mut state);
+        }
+    }
+}
+
 impl State {
-    /// The earliest the next request may start: a round trip divided by the slots, so that
-    /// requests in flight stay staggered, and never sooner than [`MIN_SPACING`].
+    /// The earliest the next request may start, if it must wait.
     fn next_start(&self) -> Option<Instant> {
-        let limit = self.concurrency.limit() as u32;
-        let spacing = (self.concurrency.rtt_or(Duration::ZERO) / limit).max(MIN_SPACING);
-        Some(self.last_grouped_start? + spacing)
+        let (in_flight, slots) = (self.in_flight, self.concurrency.limit());
+        self.pacing
+            .next_start(in_flight, slots, self.concurrency.rtt())
     }
 
     fn is_idle(&self) -> bool {
@@ -335,7 +343,8 @@ impl State {
 
 /// A retry is worth queueing when the failure may pass and an attempt fits before the deadline.
 fn resume_worthwhile(error: &DeliveryError, state: &State, time_left: Duration) -> bool {
-    error.is_retryable() && time_left > state.concurrency.rtt_or(FIRST_BACKOFF) * 2
+    let rtt = state.concurrency.rtt().unwrap_or(FIRST_BACKOFF);
+    error.is_retryable() && time_left > rtt * 2
 }
 
 /// Gives each webhook of a failed group back the rows the destination did not accept, and
@@ -350,12 +359,6 @@ fn return_rows(group: &mut [Pending], rows: Vec<Row>, unsent: Unsent) {
         let count = pending.work.sent_count();
         pending.work.take_back(rows.by_ref().take(count));
     }
-}
-
-/// A random duration in `[0, max]` ("full jitter"), so retrying instances do not move in step.
-fn jitter(max: Duration) -> Duration {
-    let random = RandomState::new().hash_one(std::time::SystemTime::now());
-    max.mul_f64((random % 10_000) as f64 / 10_000.0)
 }
 
 #[cfg(test)]
@@ -432,15 +435,6 @@ mod tests {
             "the next group gathers behind the busy slot"
         );
         drop((first, waiting));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_table_whose_last_request_grouped_webhooks_spaces_the_next() {
-        let (lane, _silent) = silent_lane();
-        let mut state = lane.lock();
-        let started = Instant::now();
-        state.last_grouped_start = Some(started);
-        assert_eq!(state.next_start(), Some(started + MIN_SPACING));
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,12 +9,14 @@
 mod concurrency;
 pub mod dedup;
 mod lane;
+mod pacing;
 pub mod spill;
 mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use dedup::{Claim, Dedup};
@@ -23,7 +25,7 @@ use work::Work;
 
 use crate::destinations::{DeliveryError, Destination};
 use crate::schema::{Batch, Table, TableNames};
-use crate::storage_queue::StorageQueue;
+use crate::storage_queue::{QueueError, StorageQueue};
 use crate::telemetry::chain;
 use crate::timeouts::Timeouts;
 
@@ -46,8 +48,10 @@ pub struct Delivery {
     /// One lane per table, in the order of [`Table::ALL`].
     lanes: Vec<Arc<Lane>>,
     dedup: Option<Arc<Dedup>>,
-    spill: Option<StorageQueue>,
+    spill: Option<Arc<StorageQueue>>,
     timeouts: Timeouts,
+    /// Where spills run: a runtime that outlives the HTTP workers.
+    runtime: Handle,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -83,8 +87,9 @@ impl Delivery {
             destination,
             lanes,
             dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
-            spill,
+            spill: spill.map(Arc::new),
             timeouts,
+            runtime: Handle::current(),
         }
     }
 
@@ -93,7 +98,7 @@ impl Delivery {
     }
 
     pub fn spill_queue(&self) -> Option<&StorageQueue> {
-        self.spill.as_ref()
+        self.spill.as_deref()
     }
 
     /// Delivers a webhook's rows by `deadline`, or spills them, exactly once per key.
@@ -126,7 +131,7 @@ impl Delivery {
         &self,
         batch: Batch,
         deadline: Instant,
-        spill: Option<&StorageQueue>,
+        spill: Option<&Arc<StorageQueue>>,
     ) -> Outcome {
         let ticket = match &self.dedup {
             None => None,
@@ -141,7 +146,11 @@ impl Delivery {
             work.settle();
             return Outcome::Delivered;
         }
-        match self.lane(batch.table).commit(work, deadline).await {
+        let commit = match self.destination.prepare(deadline).await {
+            Ok(()) => self.lane(batch.table).commit(work, deadline).await,
+            Err(error) => Commit::Returned(work, error),
+        };
+        match commit {
             Commit::Delivered => Outcome::Delivered,
             Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
             Commit::Returned(work, error) => match spill {
@@ -152,45 +161,92 @@ impl Delivery {
         }
     }
 
-    /// Puts rows no attempt can still commit on the spill queue; if that fails too, the
-    /// webhook has failed.
+    /// Puts rows no attempt can still commit on the spill queue, within the spill budget; if
+    /// that fails too, the webhook has failed. The puts run in their own task: rows in messages
+    /// the queue confirmed are recorded on the ticket (a retry leaves them out), and a put whose
+    /// outcome is unknown keeps the key in flight, so no row is queued and delivered again.
     async fn spill(
         &self,
-        queue: &StorageQueue,
+        queue: &Arc<StorageQueue>,
         table: Table,
         mut work: Work,
         error: DeliveryError,
     ) -> Outcome {
-        let spilled =
-            tokio::time::timeout(self.timeouts.spill, spill::spill(queue, table, &work.rows)).await;
-        match spilled {
-            Ok(Ok(messages)) => {
+        if work.rows.is_empty() {
+            work.settle();
+            return Outcome::Delivered;
+        }
+        let rows = work.rows.len();
+        let messages = match spill::encode(table, &work.rows) {
+            Ok(messages) => messages,
+            Err(spill_error) => return spill_failed(queue, &spill_error, error),
+        };
+        let count = messages.len();
+        let puts = self
+            .runtime
+            .spawn(put_all(Arc::clone(queue), messages, work));
+        match tokio::time::timeout(self.timeouts.spill, puts).await {
+            Ok(Ok(Ok(()))) => {
                 tracing::warn!(
                     queue = queue.name(),
-                    messages,
-                    rows = work.rows.len(),
+                    messages = count,
+                    rows,
                     error = chain(&error),
                     fix = error.operator_hint().unwrap_or(""),
                     "Delivery failed; rows spilled to the queue for the drain function."
                 );
-                work.settle();
                 Outcome::Spilled
             }
-            Ok(Err(spill_error)) => {
-                tracing::error!(
-                    queue = queue.name(),
-                    error = chain(&spill_error),
-                    "Spill failed; the webhook is answered 503."
-                );
-                Outcome::Failed(error)
-            }
+            Ok(Ok(Err(spill_error))) => spill_failed(queue, &spill_error, error),
+            Ok(Err(panicked)) => spill_failed(queue, &panicked, error),
             Err(_) => {
                 tracing::error!(
                     queue = queue.name(),
-                    "Spill timed out; the webhook is answered 503."
+                    "Spill timed out; the webhook is answered 503 and its key stays in flight until the puts end."
                 );
-                Outcome::Failed(error)
+                Outcome::Failed(DeliveryError::InFlight)
             }
         }
     }
+}
+
+/// Puts the messages in order, recording the rows of each confirmed one, and settles the work:
+/// all queued → settled; a put refused or never sent → released (keeping the rows queued so
+/// far); a put whose outcome is unknown → kept in flight.
+async fn put_all(
+    queue: Arc<StorageQueue>,
+    messages: Vec<spill::Message>,
+    mut work: Work,
+) -> Result<(), QueueError> {
+    for message in messages {
+        match queue.put(&message.text).await {
+            Ok(()) => work.record_written(message.rows),
+            Err(error) => {
+                if error.outcome_unknown() {
+                    tracing::error!(
+                        queue = queue.name(),
+                        error = chain(&error),
+                        "A spill put may or may not have reached the queue; copies of the webhook are refused as in flight for the de-duplication window."
+                    );
+                    work.keep_in_flight();
+                }
+                return Err(error);
+            }
+        }
+    }
+    work.settle();
+    Ok(())
+}
+
+fn spill_failed(
+    queue: &StorageQueue,
+    spill_error: &dyn std::error::Error,
+    error: DeliveryError,
+) -> Outcome {
+    tracing::error!(
+        queue = queue.name(),
+        error = chain(spill_error),
+        "Spill failed; the webhook is answered 503."
+    );
+    Outcome::Failed(error)
 }

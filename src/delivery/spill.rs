@@ -39,13 +39,10 @@ pub enum SpillError {
     Malformed(String),
 }
 
-/// Puts rows on the queue in as many messages as they need. Returns the number of messages.
-pub async fn spill(queue: &StorageQueue, table: Table, rows: &[Row]) -> Result<usize, SpillError> {
-    let messages = encode(table, rows)?;
-    for message in &messages {
-        queue.put(message).await?;
-    }
-    Ok(messages.len())
+/// One queue message's text and which of the encoded rows it holds.
+pub struct Message {
+    pub text: String,
+    pub rows: std::ops::Range<usize>,
 }
 
 /// The queue the Functions host moves a message to after `maxDequeueCount` failed tries.
@@ -75,23 +72,25 @@ pub async fn replay_poison(
     }
 }
 
-/// Encodes rows into message texts under the size limit, splitting the rows as needed.
-pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<String>, SpillError> {
-    let mut texts = Vec::new();
-    let mut pending = vec![rows.to_vec()];
-    while let Some(chunk) = pending.pop() {
-        let text = message_text(table, &chunk);
+/// Encodes rows into messages under the size limit, splitting the rows as needed; each
+/// message holds a run of consecutive rows.
+pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<Message>, SpillError> {
+    let mut messages = Vec::new();
+    let mut pending = Vec::new();
+    pending.push(0..rows.len());
+    while let Some(range) = pending.pop() {
+        let text = message_text(table, &rows[range.clone()]);
         if text.len() <= MAX_MESSAGE_TEXT {
-            texts.push(text);
-        } else if chunk.len() > 1 {
-            let mut first = chunk;
-            let second = first.split_off(first.len() / 2);
-            pending.extend([second, first]);
+            messages.push(Message { text, rows: range });
+        } else if range.len() > 1 {
+            let middle = range.start + range.len() / 2;
+            pending.extend([middle..range.end, range.start..middle]);
         } else {
-            texts.push(shrink(table, chunk.into_iter().next().expect("one row"))?);
+            let text = shrink(table, rows[range.start].clone())?;
+            messages.push(Message { text, rows: range });
         }
     }
-    Ok(texts)
+    Ok(messages)
 }
 
 /// Cuts a lone row's values (with the visible marker) until its message fits.
@@ -162,9 +161,10 @@ mod tests {
     #[test]
     fn rows_round_trip_through_a_message() {
         let rows = vec![row("a"), row("b")];
-        let texts = encode(Table::AuditWolf, &rows).unwrap();
-        assert_eq!(texts.len(), 1);
-        let (table, decoded) = decode(&texts[0]).unwrap();
+        let messages = encode(Table::AuditWolf, &rows).unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].rows, 0..2);
+        let (table, decoded) = decode(&messages[0].text).unwrap();
         assert_eq!(table, Table::AuditWolf);
         assert_eq!(decoded, rows);
     }
@@ -184,11 +184,14 @@ mod tests {
                 .collect::<String>()
         };
         let rows: Vec<Row> = (0..100).map(|_| row(&noise())).collect();
-        let texts = encode(Table::AuditWolf, &rows).unwrap();
-        assert!(texts.len() > 1);
-        assert!(texts.iter().all(|t| t.len() <= MAX_MESSAGE_TEXT));
-        let decoded: Vec<Row> = texts.iter().flat_map(|t| decode(t).unwrap().1).collect();
-        assert_eq!(decoded.len(), 100);
+        let messages = encode(Table::AuditWolf, &rows).unwrap();
+        assert!(messages.len() > 1);
+        assert!(messages.iter().all(|m| m.text.len() <= MAX_MESSAGE_TEXT));
+        for message in &messages {
+            assert_eq!(decode(&message.text).unwrap().1, rows[message.rows.clone()]);
+        }
+        let covered: usize = messages.iter().map(|m| m.rows.len()).sum();
+        assert_eq!(covered, 100);
     }
 
     #[test]

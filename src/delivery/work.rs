@@ -68,10 +68,26 @@ impl Work {
         self.positions = Some(kept_positions);
     }
 
+    /// Records rows `range` of [`Work::rows`] as written (spilled in a confirmed message): a
+    /// retry after a later failure leaves them out.
+    pub fn record_written(&mut self, range: std::ops::Range<usize>) {
+        if let Some(ticket) = &mut self.ticket {
+            let positions = self.positions.as_ref();
+            ticket.record(range.map(|i| positions.map_or(i as u32, |p| p[i])));
+        }
+    }
+
     /// Every row is delivered or spilled: copies of the webhook are duplicates from now on.
     pub fn settle(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             ticket.settle();
+        }
+    }
+
+    /// Whether the rows were written is unknown: copies are refused as in flight for a while.
+    pub fn keep_in_flight(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            ticket.keep_in_flight();
         }
     }
 }

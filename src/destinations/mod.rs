@@ -174,6 +174,15 @@ impl Destination {
         }
     }
 
+    /// Gets ready to send by `deadline` (a token, for Logs Ingestion); nothing is sent, so a
+    /// failure here leaves every row unsent.
+    pub async fn prepare(&self, deadline: tokio::time::Instant) -> Result<(), DeliveryError> {
+        match self {
+            Destination::LogsIngestion(client) => client.prepare(deadline).await,
+            Destination::DataCollector(_) | Destination::LocalFile(_) => Ok(()),
+        }
+    }
+
     /// One attempt to deliver rows to one table: no retries (the caller owns time and retries).
     /// On failure, says which rows were not accepted; the others were.
     pub async fn send(&self, table: Table, name: &TableName, rows: &[Row]) -> Result<(), Unsent> {

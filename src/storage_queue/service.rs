@@ -22,6 +22,18 @@ pub enum QueueError {
     Token(#[from] TokenError),
 }
 
+impl QueueError {
+    /// True when the request may have reached the service and nobody knows whether it did what
+    /// was asked (a timeout, a connection cut after sending); false when the service answered or
+    /// the request never left (no connection, no token).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            QueueError::Unreachable(error) => !error.is_connect() && !error.is_builder(),
+            QueueError::Refused { .. } | QueueError::Token(_) => false,
+        }
+    }
+}
+
 /// A received message: its text and what is needed to delete it.
 #[derive(Clone, Debug)]
 pub struct QueueMessage {
@@ -42,6 +54,8 @@ enum Signer {
 /// One queue. It is created on first use.
 pub struct StorageQueue {
     client: reqwest::Client,
+    /// How long a request waits for a token.
+    token_budget: std::time::Duration,
     endpoint: Url,
     name: String,
     signer: Signer,
@@ -73,6 +87,7 @@ impl StorageQueue {
         };
         StorageQueue {
             client,
+            token_budget: timeouts.attempt,
             endpoint: config.endpoint.clone(),
             name: name.to_owned(),
             signer,
@@ -180,7 +195,10 @@ impl StorageQueue {
                     shared_key::authorization(account, key.expose_secret(), &signed),
                 )
             }
-            Signer::Token(tokens) => request.bearer_auth(tokens.token().await?.expose_secret()),
+            Signer::Token(tokens) => {
+                let deadline = tokio::time::Instant::now() + self.token_budget;
+                request.bearer_auth(tokens.token(deadline).await?.expose_secret())
+            }
         };
         if !body.is_empty() {
             request = request.header("Content-Type", CONTENT_TYPE);

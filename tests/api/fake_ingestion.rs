@@ -22,6 +22,19 @@ pub const CLIENT_SECRET: &str = "client~secret";
 /// The real service's limit; tests may lower it to provoke 413.
 pub const ONE_MB: usize = 1_000_000;
 
+/// How the fake managed-identity endpoint answers a token request.
+#[derive(Clone, Copy, Debug)]
+pub enum TokenAnswer {
+    /// A token the ingestion endpoint accepts.
+    Issue,
+    /// Accepts the request and never answers.
+    Stall,
+    /// This status, with no token.
+    Status(u16),
+    /// This body, as is, with 200.
+    Body(&'static str),
+}
+
 /// One accepted request.
 #[derive(Clone, Debug)]
 pub struct Ingested {
@@ -40,6 +53,9 @@ struct State {
     max_bytes: usize,
     refuse_all_tokens: bool,
     delay: std::time::Duration,
+    /// Answers for the next managed-identity requests, then `token_answer`.
+    token_script: VecDeque<TokenAnswer>,
+    token_answer: TokenAnswer,
 }
 
 #[derive(Clone)]
@@ -60,6 +76,8 @@ impl FakeLogsIngestion {
             max_bytes: ONE_MB,
             refuse_all_tokens: false,
             delay: std::time::Duration::ZERO,
+            token_script: VecDeque::new(),
+            token_answer: TokenAnswer::Issue,
         }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -103,6 +121,14 @@ impl FakeLogsIngestion {
             .unwrap()
             .injected
             .extend(answers.iter().copied());
+    }
+    /// The next managed-identity requests get these answers, then `answer_tokens_with`'s.
+    pub fn script_tokens(&self, answers: &[TokenAnswer]) {
+        self.state.lock().unwrap().token_script.extend(answers);
+    }
+    /// How the managed-identity endpoint answers from now on (after any scripted answers).
+    pub fn answer_tokens_with(&self, answer: TokenAnswer) {
+        self.state.lock().unwrap().token_answer = answer;
     }
     /// Forgets every issued token, as if they were revoked.
     pub fn revoke_tokens(&self) {
@@ -184,6 +210,25 @@ async fn managed_identity(req: HttpRequest, state: web::Data<Mutex<State>>) -> H
     {
         return HttpResponse::BadRequest()
             .json(json!({"error": "invalid_request", "query": query}));
+    }
+    let answer = {
+        let mut state = state.lock().unwrap();
+        state.token_script.pop_front().unwrap_or(state.token_answer)
+    };
+    match answer {
+        TokenAnswer::Issue => {}
+        TokenAnswer::Stall => {
+            actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+        TokenAnswer::Status(status) => {
+            return HttpResponse::build(status.try_into().unwrap())
+                .json(json!({"error": "injected"}))
+        }
+        TokenAnswer::Body(body) => {
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body)
+        }
     }
     let mut state = state.lock().unwrap();
     let (token, expires) = issue(&mut state, "mi");

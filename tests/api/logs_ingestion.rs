@@ -290,7 +290,7 @@ async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
         (404, None, "30"),
         (429, Some("7"), "7"),
         (500, None, "30"),
-        (503, Some("120"), "120"),
+        (503, Some("120"), "60"),
     ];
     for (status, retry_after, expected_retry_after) in cases {
         let azure = FakeLogsIngestion::start();

@@ -30,7 +30,7 @@ const FIXTURES: [(&str, &str); 13] = [
     ("stackstate-close.json", "stackstate"),
 ];
 
-fn unique_queue(test: &str) -> String {
+pub fn unique_queue(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -38,7 +38,7 @@ fn unique_queue(test: &str) -> String {
     format!("{test}-{nanos}")
 }
 
-fn queue(name: &str) -> StorageQueue {
+pub fn queue(name: &str) -> StorageQueue {
     StorageQueue::new(
         &QueueServiceConfig::from_connection_string(&connection_string()).unwrap(),
         name,
@@ -58,7 +58,11 @@ async fn spawn_spilling_app(queue: &str) -> TestApp {
 
 /// What the Functions host does for a queue trigger: hand each message to `POST /drain`, delete it
 /// on success, leave it to reappear on failure, and move it to `<queue>-poison` after `max_dequeue` tries.
-async fn run_drain_like_the_host(app: &TestApp, name: &str, max_dequeue: u32) -> (usize, usize) {
+pub async fn run_drain_like_the_host(
+    app: &TestApp,
+    name: &str,
+    max_dequeue: u32,
+) -> (usize, usize) {
     let (spill, poison) = (queue(name), queue(&poison_queue_name(name)));
     let (mut delivered, mut poisoned, mut idle_rounds) = (0, 0, 0);
     while idle_rounds < 2 {

@@ -30,6 +30,8 @@ pub struct LogsIngestion {
     client: reqwest::Client,
     config: LogsIngestionConfig,
     tokens: TokenProvider,
+    /// How long a request waits for a token it finds missing (after a 401): one attempt's budget.
+    token_budget: std::time::Duration,
 }
 
 /// `<endpoint>/dataCollectionRules/<dcr>/streams/<stream>?api-version=2023-01-01`.
@@ -53,7 +55,15 @@ impl LogsIngestion {
             client: http::client(timeouts),
             config,
             tokens,
+            token_budget: timeouts.attempt,
         }
+    }
+
+    /// Makes sure a token is at hand by `deadline`, before any row counts as sent: a stalled
+    /// token endpoint leaves the rows unsent (to spill or retry), not in flight.
+    pub async fn prepare(&self, deadline: tokio::time::Instant) -> Result<(), DeliveryError> {
+        self.tokens.token(deadline).await?;
+        Ok(())
     }
 
     /// Sends the rows in as many requests as the 1 MB limit needs, one attempt each; a 413 splits
@@ -108,7 +118,8 @@ impl LogsIngestion {
     async fn post(&self, url: &Url, stream: &str, body: Vec<u8>) -> Result<Posted, DeliveryError> {
         let body = bytes::Bytes::from(body);
         for attempt in 0..2 {
-            let token = self.tokens.token().await?;
+            let deadline = tokio::time::Instant::now() + self.token_budget;
+            let token = self.tokens.token(deadline).await?;
             let response = self
                 .client
                 .post(url.clone())
@@ -127,7 +138,7 @@ impl LogsIngestion {
                 return Ok(Posted::TooLarge);
             }
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
-                self.tokens.invalidate(&token).await;
+                self.tokens.invalidate(&token);
                 continue;
             }
             let wait = retry_after(&response);

@@ -1,0 +1,204 @@
+//! Outside numbers and stalls: a destination's `Retry-After`, a token endpoint's answer or
+//! silence never wedge a table, panic an attempt, or count rows as sent that never left.
+
+use std::time::Duration;
+
+use crate::azurite::connection_string;
+use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion, TokenAnswer};
+use crate::fake_queue::{FaultyQueue, PutFault};
+use crate::helpers::{fixture, fixture_with_id, spawn_app_with, TestApp};
+use crate::spill::{queue, run_drain_like_the_host, unique_queue};
+
+fn with(mut settings: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    settings
+}
+
+async fn post_auditwolf(app: &TestApp, id: &str) -> crate::helpers::Answer {
+    app.post_signed(
+        "/api/auditwolf",
+        &fixture_with_id("auditwolf-task-create.json", id),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_token_endpoint_that_never_answers_spills_the_webhook_instead_of_holding_it_in_flight() {
+    let azure = FakeLogsIngestion::start();
+    azure.answer_tokens_with(TokenAnswer::Stall);
+    let name = unique_queue("stalled-token");
+    let storage = connection_string();
+    let settings = with(
+        azure.managed_identity_settings(),
+        &[
+            ("AzureWebJobsStorage", &storage),
+            ("SPILL_QUEUE", &name),
+            ("DELIVERY_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    let app = spawn_ingestion_app(settings).await;
+    let first = post_auditwolf(&app, "stalled-1").await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(first.json["spilled"], true, "{}", first.json);
+    let messages = queue(&name)
+        .receive(32, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1, "the rows wait in the spill queue");
+    let again = post_auditwolf(&app, "stalled-1").await;
+    assert_eq!(
+        (again.status, &again.json["duplicate"]),
+        (200, &true.into())
+    );
+    assert!(azure.accepted().is_empty());
+}
+
+#[actix_web::test]
+async fn a_failed_refresh_keeps_serving_the_cached_token_until_it_expires() {
+    let azure = FakeLogsIngestion::start();
+    azure.set_token_lifetime(chrono::TimeDelta::seconds(4));
+    let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
+    assert_eq!(post_auditwolf(&app, "cached-1").await.status, 200);
+    // Past the refresh point (half of a short token's life), not past its expiry.
+    azure.answer_tokens_with(TokenAnswer::Status(500));
+    actix_web::rt::time::sleep(Duration::from_millis(2_300)).await;
+    let answer = post_auditwolf(&app, "cached-2").await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(azure.accepted().len(), 2);
+    assert_eq!(
+        azure.token_requests(),
+        1,
+        "the refused refresh issued nothing"
+    );
+}
+
+#[actix_web::test]
+async fn a_token_lifetime_of_any_size_neither_panics_nor_wedges_the_table() {
+    let azure = FakeLogsIngestion::start();
+    azure.script_tokens(&[TokenAnswer::Body(
+        r#"{"access_token":"t","expires_in":9000000000000}"#,
+    )]);
+    let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
+    for id in ["lifetime-1", "lifetime-2"] {
+        let answer = post_auditwolf(&app, id).await;
+        assert_eq!(answer.status, 200, "{id}: {}", answer.json);
+    }
+    assert_eq!(azure.accepted().len(), 2);
+}
+
+#[actix_web::test]
+async fn a_retry_after_of_any_size_pauses_the_table_for_at_most_a_minute() {
+    let azure = FakeLogsIngestion::start();
+    azure.inject(&[(429, Some("18446744073709551615"))]);
+    let settings = with(
+        azure.managed_identity_settings(),
+        &[("DELIVERY_TIMEOUT_SECONDS", "0.5")],
+    );
+    let app = spawn_ingestion_app(settings).await;
+    let answer = app
+        .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.json);
+    assert_eq!(answer.retry_after.as_deref(), Some("60"));
+    assert!(
+        !answer.json["error"].as_str().unwrap().contains("in flight"),
+        "the attempt ended: {}",
+        answer.json
+    );
+}
+
+/// A Skytap audit message whose rows need several spill messages: incompressible text.
+fn large_skytap_audit(items: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = || {
+        (0..3000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect::<String>()
+    };
+    let payload: Vec<serde_json::Value> = (0..items)
+        .map(|i| {
+            serde_json::json!({"id": 1000 + i, "date": "2019/06/07 23:41:29", "type": noise(),
+                "type_code": "RunEnvironment", "user": "alice@example.com"})
+        })
+        .collect();
+    let message = serde_json::json!({"version": 1, "message_id": "large-1", "category": "auditing",
+        "timestamp": "2019-06-07T23:41:31Z", "payload": payload});
+    serde_json::to_vec(&message).unwrap()
+}
+
+/// Skytap audit event ids the fake Data Collector accepted, sorted.
+fn skytap_ids(app: &TestApp) -> Vec<i64> {
+    let mut ids: Vec<i64> = app
+        .azure
+        .accepted()
+        .iter()
+        .flat_map(|post| post.rows.clone())
+        .map(|row| row["EventId"].as_str().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[actix_web::test]
+async fn a_spill_that_fails_part_way_writes_every_event_once_after_the_retry_and_the_drain() {
+    let faulty = FaultyQueue::start();
+    faulty.fault(2, PutFault::Refuse);
+    let name = unique_queue("partial-spill");
+    let storage = faulty.connection_string();
+    let app = spawn_app_with(&[
+        ("AzureWebJobsStorage", &storage),
+        ("SPILL_QUEUE", &name),
+        ("DELIVERY_TIMEOUT_SECONDS", "0.3"),
+    ])
+    .await;
+    app.azure.answer_with(503);
+    let body = large_skytap_audit(40);
+    let first = app.post_signed("/api/skytap", &body).await;
+    assert_eq!(first.status, 503, "{}", first.json);
+    assert_eq!(
+        queue(&name)
+            .receive(32, Duration::from_millis(1))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the first message was queued before the second put failed"
+    );
+
+    faulty.heal();
+    app.azure.answer_with(200);
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    let retry = app.post_signed("/api/skytap", &body).await;
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    run_drain_like_the_host(&app, &name, 5).await;
+    assert_eq!(skytap_ids(&app), (1000..1040).collect::<Vec<_>>());
+}
+
+#[actix_web::test]
+async fn a_spill_put_that_never_answers_keeps_the_key_in_flight_so_its_rows_are_written_once() {
+    let faulty = FaultyQueue::start();
+    faulty.fault(1, PutFault::StoreAndStall);
+    let name = unique_queue("unknown-put");
+    let storage = faulty.connection_string();
+    let app = spawn_app_with(&[
+        ("AzureWebJobsStorage", &storage),
+        ("SPILL_QUEUE", &name),
+        ("DELIVERY_TIMEOUT_SECONDS", "0.3"),
+    ])
+    .await;
+    app.azure.answer_with(503);
+    let body = fixture_with_id("skytap-audit.json", "unknown-put-1");
+    let first = app.post_signed("/api/skytap", &body).await;
+    assert_eq!(first.status, 503, "{}", first.json);
+
+    app.azure.answer_with(200);
+    let retry = app.post_signed("/api/skytap", &body).await;
+    assert_eq!(retry.status, 503, "the put may have landed: {}", retry.json);
+    run_drain_like_the_host(&app, &name, 5).await;
+    assert_eq!(skytap_ids(&app), [9871234, 9871235]);
+}
