@@ -185,6 +185,13 @@ resource spillPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${spillQueue}-poison'
 }
 
+// Where `drain` moves a message whose every try failed: it never expires (the host's poison
+// queue would drop it after 7 days). `handler replay-held` moves it back once the cause is fixed.
+resource spillHeld 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${spillQueue}-held'
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   //checkov:skip=CKV_AZURE_110:Purge protection with the vault's fixed per-environment name would block azd up for 90 days after azd down; soft delete stays on.
   //checkov:skip=CKV_AZURE_42:Recoverable means purge protection here (see CKV_AZURE_110); soft-deleted secrets stay recoverable for 7 days.
@@ -552,6 +559,48 @@ resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule 
     tables
   ]
 }]
+
+// Rows waiting in the app's queues all through an hour: held after every drain try failed, or a
+// spill backlog the drain cannot clear. Storage reports queue depth per account, hourly, so this
+// watches every queue of the app's own storage account (the spill, its poison and holding queues).
+resource rowsWaiting 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'spill-rows-waiting-${prefix}'
+  location: 'global'
+  properties: {
+    description: 'Spilled rows have waited in ${spillQueue}, ${spillQueue}-held or ${spillQueue}-poison for an hour: the drain cannot deliver them. Fix what its ERROR line names (fix=...), then run `handler replay-held`.'
+    severity: 1
+    enabled: true
+    scopes: [
+      queueService.id
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'messages-waiting'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.Storage/storageAccounts/queueServices'
+          metricName: 'QueueMessageCount'
+          timeAggregation: 'Minimum'
+          operator: 'GreaterThan'
+          threshold: 0
+        }
+      ]
+    }
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+  dependsOn: [
+    spill
+    spillHeld
+  ]
+}
 
 // Workbook tiles: each runs a query file from queries/.
 var tiles = [

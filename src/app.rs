@@ -1,5 +1,6 @@
 //! The composition root: builds what every request shares from the settings, once.
 
+use crate::delivery::spill::HELD_SUFFIX;
 use crate::delivery::Delivery;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
 use crate::schema::TableNames;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub timeouts: Timeouts,
     /// Dedup, group commit, the destination, retries and the spill.
     pub delivery: Delivery,
+    /// Where `drain` puts a message whose last try failed: it never expires.
+    pub held: Option<StorageQueue>,
 }
 
 impl AppState {
@@ -40,6 +43,10 @@ impl AppState {
             .spill
             .as_ref()
             .map(|spill| StorageQueue::new(&spill.service, &spill.queue, &timeouts));
+        let held = settings.spill.as_ref().map(|spill| {
+            let name = format!("{}{HELD_SUFFIX}", spill.queue);
+            StorageQueue::new(&spill.service, &name, &timeouts)
+        });
         AppState {
             verifier: Verifier::new(&settings.credentials, &timeouts),
             tables: settings.tables.clone(),
@@ -52,6 +59,7 @@ impl AppState {
                 settings.dedup_window,
                 timeouts,
             ),
+            held,
         }
     }
 }

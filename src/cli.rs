@@ -11,7 +11,7 @@ StackState webhooks and delivers them to Azure Log Analytics (or to local JSON L
 Usage:
   handler                  serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (7071 by default)
   handler schema           print the tables, DCR stream declarations and data flows as JSON
-  handler replay-poison    move poisoned spill messages back to the spill queue
+  handler replay-held      move held (and poisoned) spill messages back to the spill queue
   handler --help, -h       print this help
   handler --version, -V    print the version
 
@@ -23,7 +23,8 @@ Settings are read from the environment and local.settings.json; the README lists
 pub enum Command {
     Serve,
     Schema,
-    ReplayPoison,
+    /// `replay-held`, or `replay-poison` as earlier releases named it.
+    ReplayHeld,
     Help,
     Version,
     /// Anything else: the usage goes to stderr and the exit code is 2.
@@ -37,7 +38,7 @@ impl Command {
         match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             [] => Command::Serve,
             ["schema"] => Command::Schema,
-            ["replay-poison"] => Command::ReplayPoison,
+            ["replay-held" | "replay-poison"] => Command::ReplayHeld,
             ["--help" | "-h" | "help"] => Command::Help,
             ["--version" | "-V" | "version"] => Command::Version,
             _ => Command::Unknown(args.join(" ")),
@@ -57,7 +58,8 @@ mod tests {
     fn every_subcommand_and_flag_is_recognised_and_anything_else_is_unknown() {
         assert_eq!(parse(&[]), Command::Serve);
         assert_eq!(parse(&["schema"]), Command::Schema);
-        assert_eq!(parse(&["replay-poison"]), Command::ReplayPoison);
+        assert_eq!(parse(&["replay-held"]), Command::ReplayHeld);
+        assert_eq!(parse(&["replay-poison"]), Command::ReplayHeld);
         assert_eq!(parse(&["--help"]), Command::Help);
         assert_eq!(parse(&["-V"]), Command::Version);
         assert_eq!(parse(&["shema"]), Command::Unknown("shema".into()));
@@ -69,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_usage_names_every_subcommand() {
-        for word in ["schema", "replay-poison", "--help", "--version"] {
+        for word in ["schema", "replay-held", "--help", "--version"] {
             assert!(USAGE.contains(word), "{word}");
         }
     }

@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
             eprintln!("Unknown arguments: {args}\n\n{USAGE}");
             return ExitCode::from(2);
         }
-        Command::Serve | Command::Schema | Command::ReplayPoison => {}
+        Command::Serve | Command::Schema | Command::ReplayHeld => {}
     }
     let settings = match Vars::from_env_and_file(Path::new(LOCAL_SETTINGS_FILE))
         .and_then(|vars| Settings::from_vars(&vars))
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
     };
     match command {
         Command::Schema => return print_schema(&settings),
-        Command::ReplayPoison => return replay_poison(&settings).await,
+        Command::ReplayHeld => return replay_held(&settings).await,
         _ => {}
     }
     telemetry::init(&settings.log_filter);
@@ -68,33 +68,38 @@ fn print_schema(settings: &Settings) -> ExitCode {
     print(&format!("{text}\n"))
 }
 
-/// `handler replay-poison`: moves poisoned spill messages back to the spill queue.
-async fn replay_poison(settings: &Settings) -> ExitCode {
+/// `handler replay-held`: moves held messages, then any the host poisoned, back to the spill
+/// queue, for `drain` to deliver once the cause is fixed.
+async fn replay_held(settings: &Settings) -> ExitCode {
     let Some(config) = &settings.spill else {
         eprintln!("No spill queue: set AzureWebJobsStorage (and SPILL_QUEUE if not the default).");
         return ExitCode::FAILURE;
     };
     let timeouts = &settings.timeouts;
     let queue = StorageQueue::new(&config.service, &config.queue, timeouts);
-    let poison_name = spill::poison_queue_name(&config.queue);
-    let poison = StorageQueue::new(&config.service, &poison_name, timeouts);
-    match spill::replay_poison(&queue, &poison).await {
-        Ok(moved) => {
-            println!(
+    for suffix in [spill::HELD_SUFFIX, spill::POISON_SUFFIX] {
+        let from = StorageQueue::new(
+            &config.service,
+            &format!("{}{suffix}", config.queue),
+            timeouts,
+        );
+        match spill::replay(&queue, &from, timeouts).await {
+            Ok(moved) => println!(
                 "Moved {moved} messages from {} to {}.",
-                poison.name(),
+                from.name(),
                 queue.name()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!(
-                "Replay stopped: {}.",
-                webhook_ingest::telemetry::chain(&error)
-            );
-            ExitCode::FAILURE
+            ),
+            Err(error) => {
+                eprintln!(
+                    "Replay from {} stopped: {}.",
+                    from.name(),
+                    telemetry::chain(&error)
+                );
+                return ExitCode::FAILURE;
+            }
         }
     }
+    ExitCode::SUCCESS
 }
 
 async fn serve(settings: &Settings) -> std::io::Result<()> {

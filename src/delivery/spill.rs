@@ -8,8 +8,11 @@ use flate2::{read::GzDecoder, write::GzEncoder, Compression};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use std::time::Duration;
+
 use crate::schema::{Row, Table};
 use crate::storage_queue::{QueueError, StorageQueue};
+use crate::timeouts::Timeouts;
 
 /// The queue `drain/function.json` listens on, unless `SPILL_QUEUE` says otherwise.
 pub const DEFAULT_QUEUE: &str = "webhook-spill";
@@ -45,31 +48,34 @@ pub struct Message {
     pub rows: std::ops::Range<usize>,
 }
 
-/// The queue the Functions host moves a message to after `maxDequeueCount` failed tries.
-pub fn poison_queue_name(queue: &str) -> String {
-    format!("{queue}-poison")
+/// What the Functions host appends to a queue's name for the queue it moves a message to after
+/// `maxDequeueCount` failed tries (messages there expire after 7 days).
+pub const POISON_SUFFIX: &str = "-poison";
+/// What `drain` appends for its holding queue: where a message's last failed try puts it,
+/// never to expire, until `handler replay-held` moves it back.
+pub const HELD_SUFFIX: &str = "-held";
+
+/// Moves every message of `from` (the holding or the poison queue) back to the spill queue, one
+/// at a time, each hidden long enough for its put and delete. Returns the number moved.
+pub async fn replay(
+    spill: &StorageQueue,
+    from: &StorageQueue,
+    timeouts: &Timeouts,
+) -> Result<usize, QueueError> {
+    let visibility = replay_visibility(timeouts);
+    let mut moved = 0;
+    while let Some(message) = from.receive(1, visibility).await?.pop() {
+        spill.put(&message.text).await?;
+        from.delete(&message).await?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
-/// Moves every message from the poison queue back to the spill queue, for `drain` to try again
-/// (once the destination is fixed). Returns the number moved.
-pub async fn replay_poison(
-    spill: &StorageQueue,
-    poison: &StorageQueue,
-) -> Result<usize, QueueError> {
-    let mut moved = 0;
-    loop {
-        let messages = poison
-            .receive(32, std::time::Duration::from_secs(60))
-            .await?;
-        if messages.is_empty() {
-            return Ok(moved);
-        }
-        for message in messages {
-            spill.put(&message.text).await?;
-            poison.delete(&message).await?;
-            moved += 1;
-        }
-    }
+/// How long a message being replayed stays hidden: its put and its delete, each at most a
+/// connect and an attempt, with room to spare, so it never shows up in both queues.
+fn replay_visibility(timeouts: &Timeouts) -> Duration {
+    (timeouts.connect + timeouts.attempt) * 2 + Duration::from_secs(10)
 }
 
 /// Encodes rows into messages under the size limit, splitting the rows as needed; each
@@ -156,6 +162,13 @@ mod tests {
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
         row.text("Summary", Some(summary));
         row
+    }
+
+    #[test]
+    fn a_replayed_message_stays_hidden_longer_than_its_put_and_delete_can_take() {
+        let timeouts = Timeouts::default();
+        let slowest = (timeouts.connect + timeouts.attempt) * 2;
+        assert!(replay_visibility(&timeouts) > slowest);
     }
 
     #[test]

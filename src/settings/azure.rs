@@ -9,7 +9,7 @@ use super::{default_sink_dir, invalid, DestinationConfig, SettingsError, SpillCo
 use crate::azure::http::is_secure;
 use crate::azure::identity::Credential;
 use crate::azure::is_guid;
-use crate::delivery::spill::DEFAULT_QUEUE;
+use crate::delivery::spill::{DEFAULT_QUEUE, POISON_SUFFIX};
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
 use crate::schema::{Table, TableNames};
@@ -141,8 +141,17 @@ pub(super) fn secure_webhook(vars: &Vars) -> Result<Option<SecureWebhookConfig>,
 pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
     const CONNECTION: &str = "AzureWebJobsStorage";
     let service = if let Some(connection) = vars.get(CONNECTION)? {
-        QueueServiceConfig::from_connection_string(connection)
-            .map_err(|e| invalid(CONNECTION, e))?
+        let service = QueueServiceConfig::from_connection_string(connection)
+            .map_err(|e| invalid(CONNECTION, e))?;
+        if !is_secure(&service.endpoint) {
+            return Err(invalid(
+                CONNECTION,
+                "names a plain-http queue endpoint off this machine, so signed requests and \
+                 spilled rows would travel in clear: use DefaultEndpointsProtocol=https \
+                 (http is for a local emulator only)",
+            ));
+        }
+        service
     } else if let Some((setting, uri)) = identity_queue_uri(vars)? {
         let client_id = vars
             .get("AzureWebJobsStorage__clientId")?
@@ -161,7 +170,8 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
     };
     const QUEUE: &str = "SPILL_QUEUE";
     let queue = vars.get(QUEUE)?.unwrap_or(DEFAULT_QUEUE);
-    let valid = (3..=63).contains(&queue.len())
+    // Queue names are at most 63 characters, and `-poison` and `-held` go beside this one.
+    let valid = (3..=(63 - POISON_SUFFIX.len())).contains(&queue.len())
         && queue
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -169,7 +179,7 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
         && !queue.ends_with('-')
         && !queue.contains("--");
     if !valid {
-        return Err(invalid(QUEUE, format!("`{queue}` is not a queue name: 3 to 63 lower-case letters, digits and single hyphens")));
+        return Err(invalid(QUEUE, format!("`{queue}` is not a queue name: 3 to 56 lower-case letters, digits and single hyphens (room for `-poison` beside it)")));
     }
     Ok(Some(SpillConfig {
         service,

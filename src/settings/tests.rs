@@ -492,3 +492,27 @@ fn secure_webhook_settings_that_cannot_work_name_the_setting() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+#[test]
+fn a_storage_connection_string_in_clear_off_this_machine_is_refused() {
+    let key = "AccountKey=dGVzdA==";
+    for connection in [
+        format!("DefaultEndpointsProtocol=http;AccountName=st;{key}"),
+        format!("AccountName=st;{key};QueueEndpoint=http://st.queue.core.windows.net"),
+    ] {
+        let e = error(&[("AzureWebJobsStorage", &connection)]);
+        assert_eq!(e.setting, "AzureWebJobsStorage", "{e}");
+        assert!(e.to_string().contains("https"), "{e}");
+    }
+    let local = format!("AccountName=st;{key};QueueEndpoint=http://127.0.0.1:10001/st");
+    assert!(Settings::from_vars(&vars(&[("AzureWebJobsStorage", &local)])).is_ok());
+}
+
+#[test]
+fn a_spill_queue_name_leaves_room_for_its_poison_and_holding_queues() {
+    let storage = ("AzureWebJobsStorage", "UseDevelopmentStorage=true");
+    let longest = "q".repeat(56);
+    assert!(Settings::from_vars(&vars(&[storage, ("SPILL_QUEUE", &longest)])).is_ok());
+    let e = error(&[storage, ("SPILL_QUEUE", &"q".repeat(57))]);
+    assert_eq!(e.setting, "SPILL_QUEUE");
+}

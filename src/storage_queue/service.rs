@@ -40,6 +40,8 @@ pub struct QueueMessage {
     pub id: String,
     pub pop_receipt: String,
     pub dequeue_count: u32,
+    /// When the service will delete it (`Fri, 31 Dec 9999 23:59:59 GMT` for never).
+    pub expiration_time: String,
     pub text: String,
 }
 
@@ -150,6 +152,21 @@ impl StorageQueue {
         Ok(parse_messages(&xml))
     }
 
+    /// Up to `count` visible messages, left where they are (no pop receipt: not deletable).
+    pub async fn peek(&self, count: u8) -> Result<Vec<QueueMessage>, QueueError> {
+        let path = format!("{}/messages", self.name);
+        let count = count.to_string();
+        let query = [("numofmessages", count.as_str()), ("peekonly", "true")];
+        let xml = match self
+            .request(Method::GET, &path, &query, None, &[StatusCode::OK])
+            .await
+        {
+            Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
+            other => other?,
+        };
+        Ok(parse_messages(&xml))
+    }
+
     /// Deletes a received message.
     pub async fn delete(&self, message: &QueueMessage) -> Result<(), QueueError> {
         let path = format!("{}/messages/{}", self.name, message.id);
@@ -233,8 +250,10 @@ fn parse_messages(xml: &str) -> Vec<QueueMessage> {
         .filter_map(|element| {
             Some(QueueMessage {
                 id: tag(element, "MessageId")?,
-                pop_receipt: tag(element, "PopReceipt")?,
+                // Peeked messages have none.
+                pop_receipt: tag(element, "PopReceipt").unwrap_or_default(),
                 dequeue_count: tag(element, "DequeueCount")?.parse().ok()?,
+                expiration_time: tag(element, "ExpirationTime").unwrap_or_default(),
                 text: tag(element, "MessageText")?,
             })
         })

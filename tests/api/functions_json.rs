@@ -109,6 +109,11 @@ fn host_json_starts_the_handler_binary_in_forwarding_mode() {
     );
     // Spilled messages are base64 text already: the host must pass them through untouched.
     assert_eq!(host["extensions"]["queues"]["messageEncoding"], "none");
+    // `drain` holds a message on the try the host would otherwise poison it after.
+    assert_eq!(
+        host["extensions"]["queues"]["maxDequeueCount"],
+        webhook_ingest::drain::MAX_DEQUEUE_COUNT
+    );
     // Cargo builds the binary the host starts under the name host.json gives.
     assert!(Path::new(env!("CARGO_BIN_EXE_handler")).ends_with("handler"));
 }

@@ -276,3 +276,27 @@ fn the_optional_secure_webhook_sends_the_deployments_alerts_to_the_anonymous_fun
         "every alert rule uses it: {actions}"
     );
 }
+
+#[test]
+fn the_holding_queue_exists_and_rows_waiting_in_any_queue_for_an_hour_alert_an_operator() {
+    let bicep = read("infra/main.bicep");
+    let held = format!(
+        "name: '${{spillQueue}}{}'",
+        webhook_ingest::delivery::spill::HELD_SUFFIX
+    );
+    assert!(bicep.contains(&held), "the holding queue is declared");
+    let start = bicep
+        .find("resource rowsWaiting 'Microsoft.Insights/metricAlerts@")
+        .unwrap();
+    let alert = &bicep[start..start + bicep[start..].find("\n}\n").unwrap()];
+    for needed in [
+        "queueService.id",
+        "metricName: 'QueueMessageCount'",
+        "timeAggregation: 'Minimum'",
+        "threshold: 0",
+        "actionGroupId: actionGroup.id",
+        "replay-held",
+    ] {
+        assert!(alert.contains(needed), "{needed}");
+    }
+}

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use webhook_ingest::delivery::spill::poison_queue_name;
+use webhook_ingest::delivery::spill::{HELD_SUFFIX, POISON_SUFFIX};
+use webhook_ingest::drain::MAX_DEQUEUE_COUNT;
 use webhook_ingest::storage_queue::{QueueServiceConfig, StorageQueue};
 use webhook_ingest::timeouts::Timeouts;
 
@@ -63,7 +64,7 @@ pub async fn run_drain_like_the_host(
     name: &str,
     max_dequeue: u32,
 ) -> (usize, usize) {
-    let (spill, poison) = (queue(name), queue(&poison_queue_name(name)));
+    let (spill, poison) = (queue(name), queue(&format!("{name}{POISON_SUFFIX}")));
     let (mut delivered, mut poisoned, mut idle_rounds) = (0, 0, 0);
     while idle_rounds < 2 {
         let messages = spill.receive(32, Duration::from_secs(1)).await.unwrap();
@@ -201,11 +202,20 @@ async fn a_message_that_keeps_failing_goes_to_the_poison_queue_and_can_be_replay
     );
     assert_eq!(run_drain_like_the_host(&app, &name, 2).await, (0, 1));
 
+    assert!(replay_held(&name).contains(&format!("Moved 1 messages from {name}{POISON_SUFFIX}")));
+
+    app.azure.answer_with(200);
+    assert_eq!(run_drain_like_the_host(&app, &name, 2).await, (1, 0));
+    assert_eq!(app.azure.accepted()[0].rows.len(), 2);
+}
+
+/// `handler replay-held` with the test's queue; returns what it printed.
+fn replay_held(name: &str) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-        .arg("replay-poison")
+        .arg("replay-held")
         .current_dir(std::env::temp_dir())
         .env("AzureWebJobsStorage", connection_string())
-        .env("SPILL_QUEUE", &name)
+        .env("SPILL_QUEUE", name)
         .output()
         .unwrap();
     assert!(
@@ -213,11 +223,75 @@ async fn a_message_that_keeps_failing_goes_to_the_poison_queue_and_can_be_replay
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Moved 1 messages"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
 
+#[actix_web::test]
+async fn a_message_whose_last_try_fails_is_held_visible_and_never_expiring_until_replayed() {
+    let name = unique_queue("held");
+    let app = spawn_spilling_app(&name).await;
+    app.azure.answer_with(403);
+    let answer = app
+        .post_signed("/api/auditwolf", &fixture("auditwolf-task-create.json"))
+        .await;
+    assert_eq!(answer.json["spilled"], true);
+    // The host's last try: DequeueCount has reached maxDequeueCount.
+    let spill = queue(&name);
+    let message = spill
+        .receive(1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
+    let envelope = json!({"Data": {"message": message.text},
+        "Metadata": {"DequeueCount": MAX_DEQUEUE_COUNT.to_string(), "Id": message.id}});
+    let drained = app.post_json("/drain", &envelope).await;
+    assert_eq!(drained.status, 200, "{}", drained.json);
+    assert!(drained.json["Logs"][0]
+        .as_str()
+        .unwrap()
+        .contains("held in"));
+    spill.delete(&message).await.unwrap();
+
+    let held = queue(&format!("{name}{HELD_SUFFIX}"))
+        .peek(32)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1, "visible at once in the holding queue");
+    assert_eq!(held[0].text, message.text);
+    assert!(
+        held[0].expiration_time.contains("9999"),
+        "{}",
+        held[0].expiration_time
+    );
+    let poisoned = queue(&format!("{name}{POISON_SUFFIX}"))
+        .peek(32)
+        .await
+        .unwrap();
+    assert!(poisoned.is_empty());
+    assert!(app.azure.accepted().is_empty());
+
+    assert!(replay_held(&name).contains(&format!("Moved 1 messages from {name}{HELD_SUFFIX}")));
     app.azure.answer_with(200);
-    assert_eq!(run_drain_like_the_host(&app, &name, 2).await, (1, 0));
-    assert_eq!(app.azure.accepted()[0].rows.len(), 2);
+    assert_eq!(run_drain_like_the_host(&app, &name, 5).await, (1, 0));
+    assert_eq!(app.azure.accepted().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_garbled_message_is_held_on_its_last_try_too() {
+    let name = unique_queue("held-garbled");
+    let app = spawn_spilling_app(&name).await;
+    let envelope =
+        json!({"Data": {"message": "hello"}, "Metadata": {"DequeueCount": MAX_DEQUEUE_COUNT}});
+    let drained = app.post_json("/drain", &envelope).await;
+    assert_eq!(drained.status, 200, "{}", drained.json);
+    let held = queue(&format!("{name}{HELD_SUFFIX}"))
+        .peek(32)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hello"]
+    );
 }
 
 #[actix_web::test]
