@@ -177,7 +177,8 @@ impl Delivery {
             return Outcome::Delivered;
         }
         let rows = work.rows.len();
-        let messages = match spill::encode(table, &work.rows) {
+        let field_bytes = self.destination.field_bytes();
+        let messages = match spill::encode(table, &work.rows, field_bytes) {
             Ok(messages) => messages,
             Err(spill_error) => return spill_failed(queue, &spill_error, error),
         };

@@ -20,6 +20,9 @@ pub const DEFAULT_QUEUE: &str = "webhook-spill";
 const MAX_MESSAGE_TEXT: usize = 64_000;
 /// The smallest value a row is cut to before it is refused as unspillable.
 const MIN_FIELD_BYTES: usize = 256;
+/// The format this build writes and the only one it reads: a message of another version (from
+/// a newer build, after a rollback) is refused, so it waits for a build that understands it.
+const VERSION: u32 = 1;
 
 /// What a message carries: one table's rows.
 #[derive(Serialize, Deserialize)]
@@ -79,8 +82,9 @@ fn replay_visibility(timeouts: &Timeouts) -> Duration {
 }
 
 /// Encodes rows into messages under the size limit, splitting the rows as needed; each
-/// message holds a run of consecutive rows.
-pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<Message>, SpillError> {
+/// message holds a run of consecutive rows. A lone row too large for a message has its values
+/// cut, first to `field_bytes` (what direct delivery keeps), then shorter only if it must.
+pub fn encode(table: Table, rows: &[Row], field_bytes: usize) -> Result<Vec<Message>, SpillError> {
     let mut messages = Vec::new();
     let mut pending = Vec::new();
     pending.push(0..rows.len());
@@ -92,7 +96,7 @@ pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<Message>, SpillError> {
             let middle = range.start + range.len() / 2;
             pending.extend([middle..range.end, range.start..middle]);
         } else {
-            let text = shrink(table, rows[range.start].clone())?;
+            let text = shrink(table, rows[range.start].clone(), field_bytes)?;
             messages.push(Message { text, rows: range });
         }
     }
@@ -100,8 +104,8 @@ pub fn encode(table: Table, rows: &[Row]) -> Result<Vec<Message>, SpillError> {
 }
 
 /// Cuts a lone row's values (with the visible marker) until its message fits.
-fn shrink(table: Table, mut row: Row) -> Result<String, SpillError> {
-    let mut limit = 32_000;
+fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, SpillError> {
+    let mut limit = field_bytes;
     while limit >= MIN_FIELD_BYTES {
         row.truncate_fields(limit);
         let text = message_text(table, std::slice::from_ref(&row));
@@ -115,7 +119,7 @@ fn shrink(table: Table, mut row: Row) -> Result<String, SpillError> {
 
 fn message_text(table: Table, rows: &[Row]) -> String {
     let spilled = Spilled {
-        v: 1,
+        v: VERSION,
         table: table.default_name().to_owned(),
         rows: rows.iter().map(Row::to_map).collect(),
     };
@@ -135,16 +139,36 @@ pub fn decode(text: &str) -> Result<(Table, Vec<Row>), SpillError> {
         .read_to_end(&mut json)
         .map_err(|_| malformed("not gzip"))?;
     let spilled: Spilled = serde_json::from_slice(&json).map_err(|e| malformed(&e.to_string()))?;
+    if spilled.v != VERSION {
+        return Err(malformed(&format!(
+            "format version {} is not version {VERSION}, the one this build reads",
+            spilled.v
+        )));
+    }
     let table = Table::ALL
         .into_iter()
         .find(|t| t.default_name() == spilled.table)
-        .ok_or_else(|| malformed(&format!("unknown table {}", spilled.table)))?;
-    let rows = spilled
-        .rows
-        .into_iter()
-        .map(|values| Row::from_values(table, values))
-        .collect();
+        .ok_or_else(|| malformed(&format!("unknown table {}", excerpt(&spilled.table))))?;
+    let mut rows = Vec::with_capacity(spilled.rows.len());
+    for values in spilled.rows {
+        if let Some(name) = values.keys().find(|name| table.position(name).is_none()) {
+            let name = excerpt(name);
+            return Err(malformed(&format!(
+                "column {name} is not declared in table {}",
+                spilled.table
+            )));
+        }
+        rows.push(Row::from_values(table, values));
+    }
     Ok((table, rows))
+}
+
+/// At most 64 characters of a name read from a message, for errors and logs.
+fn excerpt(text: &str) -> &str {
+    &text[..text
+        .char_indices()
+        .nth(64)
+        .map_or(text.len(), |(end, _)| end)]
 }
 
 #[cfg(test)]
@@ -152,6 +176,8 @@ mod tests {
     use super::*;
     use crate::schema::Provenance;
     use chrono::Utc;
+
+    const FIELD_BYTES: usize = 64_000;
 
     fn row(summary: &str) -> Row {
         let provenance = Provenance {
@@ -174,7 +200,7 @@ mod tests {
     #[test]
     fn rows_round_trip_through_a_message() {
         let rows = vec![row("a"), row("b")];
-        let messages = encode(Table::AuditWolf, &rows).unwrap();
+        let messages = encode(Table::AuditWolf, &rows, FIELD_BYTES).unwrap();
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].rows, 0..2);
         let (table, decoded) = decode(&messages[0].text).unwrap();
@@ -197,7 +223,7 @@ mod tests {
                 .collect::<String>()
         };
         let rows: Vec<Row> = (0..100).map(|_| row(&noise())).collect();
-        let messages = encode(Table::AuditWolf, &rows).unwrap();
+        let messages = encode(Table::AuditWolf, &rows, FIELD_BYTES).unwrap();
         assert!(messages.len() > 1);
         assert!(messages.iter().all(|m| m.text.len() <= MAX_MESSAGE_TEXT));
         for message in &messages {
@@ -205,6 +231,45 @@ mod tests {
         }
         let covered: usize = messages.iter().map(|m| m.rows.len()).sum();
         assert_eq!(covered, 100);
+    }
+
+    fn gzip_base64(json: &serde_json::Value) -> String {
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+        serde_json::to_writer(&mut gzip, json).unwrap();
+        STANDARD.encode(gzip.finish().unwrap())
+    }
+
+    #[test]
+    fn a_message_of_another_version_or_with_undeclared_columns_is_refused() {
+        let from_newer =
+            gzip_base64(&serde_json::json!({"v": 2, "table": "AuditWolf", "rows": []}));
+        let error = decode(&from_newer).err().unwrap().to_string();
+        assert!(error.contains("version 2"), "{error}");
+        let new_column = gzip_base64(
+            &serde_json::json!({"v": 1, "table": "AuditWolf", "rows": [{"Summary": "a", "Added": 1}]}),
+        );
+        let error = decode(&new_column).err().unwrap().to_string();
+        assert!(error.contains("column Added"), "{error}");
+    }
+
+    #[test]
+    fn a_lone_large_row_keeps_as_much_of_each_value_as_direct_delivery_does() {
+        // Random hex: about half compressible, so the row only fits once cut, and 64 KB fits.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let hex: String = (0..100_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from_digit((state % 16) as u32, 16).unwrap()
+            })
+            .collect();
+        let large = row(&hex);
+        let messages = encode(Table::AuditWolf, std::slice::from_ref(&large), FIELD_BYTES).unwrap();
+        let (_, decoded) = decode(&messages[0].text).unwrap();
+        let mut direct = large.clone();
+        direct.truncate_fields(FIELD_BYTES);
+        assert_eq!(decoded, [direct]);
     }
 
     #[test]

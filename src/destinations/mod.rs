@@ -166,6 +166,17 @@ impl Destination {
         }
     }
 
+    /// The most bytes one value may take: longer ones are cut (with the marker) on delivery,
+    /// and a spilled row keeps at least this much of each value when it can.
+    pub fn field_bytes(&self) -> usize {
+        match self {
+            Destination::DataCollector(_) => data_collector::LIMITS.field_bytes,
+            Destination::LogsIngestion(_) | Destination::LocalFile(_) => {
+                logs_ingestion::LIMITS.field_bytes
+            }
+        }
+    }
+
     /// Bytes of row JSON worth gathering into one group: what one request may carry.
     pub fn group_bytes(&self) -> usize {
         match self {
