@@ -52,10 +52,10 @@ impl ResponseError for ApiError {
             ApiError::EmptyBody | ApiError::BodyRead(_) | ApiError::Payload(_) => {
                 StatusCode::BAD_REQUEST
             }
-            // The action group retries a 503; the keys may be back by then.
-            ApiError::Verify(VerifyError::Token(TokenError::KeysUnavailable { .. })) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            // The action group retries a 503; the keys may be back (or fetched again) by then.
+            ApiError::Verify(VerifyError::Token(
+                TokenError::KeysUnavailable { .. } | TokenError::KeyNotYetKnown { .. },
+            )) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Verify(
                 VerifyError::SubscriptionNotAllowed(_) | VerifyError::NoSubscription,
             ) => StatusCode::FORBIDDEN,
@@ -76,6 +76,10 @@ impl ResponseError for ApiError {
             ApiError::Verify(VerifyError::Token(TokenError::KeysUnavailable { .. })) => {
                 Some(FAILED_FETCH_BACKOFF.as_secs())
             }
+            ApiError::Verify(VerifyError::Token(TokenError::KeyNotYetKnown {
+                retry_after,
+                ..
+            })) => Some(*retry_after),
             _ => None,
         };
         if let Some(seconds) = retry_after {

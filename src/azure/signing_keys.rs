@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::DecodingKey;
 use reqwest::Url;
@@ -25,12 +25,20 @@ pub const MAX_KEY_AGE: Duration = Duration::from_secs(24 * 3600);
 /// After a failed fetch, requests are answered 503 without another attempt for this long.
 pub const FAILED_FETCH_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How far a token's `iat` may run ahead of this machine's clock.
+const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Why a key could not be had.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum KeyError {
-    /// The keys were fetched (or may not be fetched again yet) and none has this `kid`.
+    /// None of the keys has this `kid`, and they were fetched after the token was issued (Entra
+    /// ID publishes a key well before it signs with it), so no refetch would find it.
     #[error("no signing key of the tenant has this `kid`")]
     Unknown,
+    /// No key has this `kid` yet, and the keys may not be fetched again for this long: the key
+    /// may be newer than the set (a rollover), so the answer is "later", not "no".
+    #[error("no signing key has this `kid` yet; the keys may be fetched again in {} s", .0.as_secs())]
+    RefetchLimited(Duration),
     #[error(transparent)]
     Unavailable(#[from] FetchError),
 }
@@ -47,6 +55,8 @@ pub struct FetchError {
 struct KeySet {
     keys: HashMap<String, Arc<DecodingKey>>,
     fetched: Instant,
+    /// The same moment by the wall clock, to compare with a token's `iat`.
+    fetched_at: SystemTime,
 }
 
 /// When the network was last used, for the rate limits.
@@ -87,8 +97,13 @@ impl SigningKeys {
     }
 
     /// The key named `kid`, fetching the keys when they were never fetched, are a day old, or
-    /// lack `kid` (at most once per [`UNKNOWN_KEY_INTERVAL`]).
-    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, KeyError> {
+    /// lack `kid` (at most once per [`UNKNOWN_KEY_INTERVAL`]). `issued` is the token's `iat`
+    /// (or `nbf`), unverified: a set fetched after it needs no refetch to rule a `kid` out.
+    pub async fn key(
+        &self,
+        kid: &str,
+        issued: Option<SystemTime>,
+    ) -> Result<Arc<DecodingKey>, KeyError> {
         let asked = Instant::now();
         let cached = self.current();
         if let Some(set) = &cached {
@@ -115,11 +130,17 @@ impl SigningKeys {
             };
             return fresh.map_or(Ok(Arc::clone(key)), |set| set.find(kid));
         }
-        if log
-            .last_unknown_key_fetch
-            .is_some_and(|at| at.elapsed() < UNKNOWN_KEY_INTERVAL)
-        {
+        let issued_before_fetch = issued
+            .and_then(|issued| issued.checked_add(CLOCK_SKEW))
+            .is_some_and(|issued| issued <= set.fetched_at);
+        if issued_before_fetch {
             return Err(KeyError::Unknown);
+        }
+        if let Some(at) = log.last_unknown_key_fetch {
+            let next = UNKNOWN_KEY_INTERVAL.saturating_sub(at.elapsed());
+            if !next.is_zero() {
+                return Err(KeyError::RefetchLimited(next));
+            }
         }
         self.backoff(&log)?;
         log.last_unknown_key_fetch = Some(Instant::now());
@@ -154,6 +175,7 @@ impl SigningKeys {
                 let set = Arc::new(KeySet {
                     keys,
                     fetched: Instant::now(),
+                    fetched_at: SystemTime::now(),
                 });
                 *self.current.write().expect("not poisoned") = Some(Arc::clone(&set));
                 log.last_failure = None;

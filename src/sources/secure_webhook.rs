@@ -6,6 +6,7 @@
 
 use std::sync::Once;
 use std::time::Duration;
+use std::time::SystemTime;
 
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -88,6 +89,8 @@ pub enum TokenError {
     NoKeyId,
     #[error("the bearer token's `kid` is not one of tenant {0}'s signing keys")]
     UnknownKey(String),
+    #[error("the bearer token's `kid` is not one of tenant {tenant}'s signing keys yet; they are fetched again in {retry_after} s, so retry then")]
+    KeyNotYetKnown { tenant: String, retry_after: u64 },
     #[error("the bearer token's signature does not verify with the signing key its `kid` names")]
     Signature,
     #[error("the bearer token has expired (`exp`, with {} s of clock skew allowed)", CLOCK_SKEW.as_secs())]
@@ -154,13 +157,21 @@ impl SecureWebhook {
     pub async fn check(&self, headers: &HeaderMap) -> Result<(), TokenError> {
         let token = bearer(headers)?;
         let kid = key_id(token)?;
-        let key = self.keys.key(&kid).await.map_err(|e| match e {
-            KeyError::Unknown => TokenError::UnknownKey(self.config.tenant_id.clone()),
-            KeyError::Unavailable(cause) => TokenError::KeysUnavailable {
-                tenant: self.config.tenant_id.clone(),
-                cause,
-            },
-        })?;
+        let key = self
+            .keys
+            .key(&kid, issued_at(token))
+            .await
+            .map_err(|e| match e {
+                KeyError::Unknown => TokenError::UnknownKey(self.config.tenant_id.clone()),
+                KeyError::RefetchLimited(wait) => TokenError::KeyNotYetKnown {
+                    tenant: self.config.tenant_id.clone(),
+                    retry_after: wait.as_secs().max(1),
+                },
+                KeyError::Unavailable(cause) => TokenError::KeysUnavailable {
+                    tenant: self.config.tenant_id.clone(),
+                    cause,
+                },
+            })?;
         self.claims(token, &key)
     }
 
@@ -213,6 +224,20 @@ fn bearer(headers: &HeaderMap) -> Result<&str, TokenError> {
         return Err(TokenError::NotBearer);
     }
     Ok(token.trim())
+}
+
+/// When the token says it was issued (`iat`, else `nbf`), unverified: it only decides whether
+/// an unknown `kid` is worth another look at the keys.
+fn issued_at(token: &str) -> Option<SystemTime> {
+    #[derive(Deserialize)]
+    struct Times {
+        iat: Option<serde_json::Value>,
+        nbf: Option<serde_json::Value>,
+    }
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let times: Times = serde_json::from_slice(&payload).ok()?;
+    let seconds = times.iat.or(times.nbf)?.as_u64()?;
+    SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
 }
 
 /// The `kid` of an RS256 token; anything else (`none`, HS256, ...) is refused before any key

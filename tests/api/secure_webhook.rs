@@ -306,9 +306,15 @@ async fn a_burst_of_unknown_keys_fetches_the_keys_at_most_once_per_interval() {
                 }
             })
             .collect();
+        // Refused by a key set fetched after the token (401), or asked to come back once the
+        // keys may be fetched again (503): never accepted, never a 401 the limiter decided.
         for answer in futures_util::future::join_all(forged).await {
-            assert_eq!(answer.status, 401, "{}", answer.json);
             assert!(error(&answer).contains("`kid`"), "{}", answer.json);
+            match answer.status {
+                401 => assert_eq!(round, 0, "{}", answer.json),
+                503 => assert!(answer.retry_after.is_some()),
+                other => panic!("{other}: {}", answer.json),
+            }
         }
     }
     assert_eq!(issuer.key_fetches(), 2, "80 unknown kids cost one refresh");
@@ -319,6 +325,55 @@ async fn a_burst_of_unknown_keys_fetches_the_keys_at_most_once_per_interval() {
             .map(|p| p.rows.len())
             .sum::<usize>(),
         20
+    );
+}
+
+#[actix_web::test]
+async fn a_forged_kid_that_arms_the_refetch_limit_does_not_turn_a_key_rollover_into_a_401() {
+    let issuer = FakeIssuer::start();
+    let app = spawn(&issuer, &[]).await;
+    let before = post_with_token(&app, SECURE, &alert("warm"), &valid(&v1_claims())).await;
+    assert_eq!(before.status, 200, "{}", before.json);
+    let forged = post_with_token(
+        &app,
+        SECURE,
+        &alert("forged"),
+        &token(&v1_claims(), 2, "forged"),
+    )
+    .await;
+    assert_eq!(
+        forged.status, 401,
+        "a set fetched for it rules it out: {}",
+        forged.json
+    );
+    assert_eq!(issuer.key_fetches(), 2);
+
+    issuer.publish(&[0, 1]);
+    let rotated = token(&v1_claims(), 1, &kid(1));
+    let answer = post_with_token(&app, SECURE, &alert("rotated"), &rotated).await;
+    assert_eq!(answer.status, 503, "{}", answer.json);
+    let wait: u64 = answer.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    assert!(error(&answer).contains("retry"), "{}", answer.json);
+    assert!(app.azure.accepted().len() == 1);
+}
+
+#[actix_web::test]
+async fn an_unknown_kid_on_a_token_older_than_the_keys_is_a_401_without_a_fetch() {
+    let issuer = FakeIssuer::start();
+    let app = spawn(&issuer, &[]).await;
+    let before = post_with_token(&app, SECURE, &alert("warm"), &valid(&v1_claims())).await;
+    assert_eq!(before.status, 200, "{}", before.json);
+    let issued = v1_claims()["iat"].as_i64().unwrap() - 3600;
+    let mut old = v1_claims();
+    old["iat"] = json!(issued);
+    old["nbf"] = json!(issued);
+    let answer = post_with_token(&app, SECURE, &alert("old"), &token(&old, 2, "forged")).await;
+    assert_eq!(answer.status, 401, "{}", answer.json);
+    assert_eq!(
+        issuer.key_fetches(),
+        1,
+        "the keys already postdate the token"
     );
 }
 
