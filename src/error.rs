@@ -8,6 +8,11 @@ use crate::azure::signing_keys::FAILED_FETCH_BACKOFF;
 use crate::destinations::DeliveryError;
 use crate::sources::secure_webhook::TokenError;
 use crate::sources::{PayloadError, VerifyError};
+use crate::telemetry::excerpt;
+
+/// The most bytes of an answer's message: with every value quoted briefly it never gets here,
+/// but no answer may grow with what a sender wrote (an answer stays under 1 KiB).
+const MAX_MESSAGE_BYTES: usize = 900;
 
 /// Seconds a sender is asked to wait before retrying after a delivery failure.
 pub const RETRY_AFTER_SECONDS: u64 = 30;
@@ -85,6 +90,7 @@ impl ResponseError for ApiError {
         if let Some(seconds) = retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        response.json(json!({ "error": self.to_string() }))
+        let message = self.to_string();
+        response.json(json!({ "error": excerpt(&message, MAX_MESSAGE_BYTES) }))
     }
 }

@@ -120,6 +120,7 @@ async fn accept(
     received: DateTime<Utc>,
     facts: &mut Facts,
 ) -> Result<Accepted, ApiError> {
+    state.verifier.precheck(gate, req.headers())?;
     // The body goes out of scope once it is rows: only the rows wait for the destination.
     let (source, batch) = {
         let body = read_body(req, payload, state.max_body_bytes).await?;

@@ -67,8 +67,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Starts serving on an already-bound listener (port 0 in tests). On SIGTERM or SIGINT it stops
-/// accepting and gives requests in flight time to deliver or spill before it exits.
+/// Starts serving on an already-bound listener (port 0 in tests). On SIGTERM or SIGINT (Ctrl-C
+/// under `func start`) it stops accepting and gives requests in flight, drained messages
+/// included, time to deliver or spill before it exits. (Azure stops the handler with SIGKILL.)
 pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let grace = state.timeouts.shutdown_grace();
     let server = HttpServer::new(move || {
@@ -82,9 +83,30 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(grace.as_secs_f64().ceil() as u64)
+    // actix stops at once on SIGINT; both signals are handled here, gracefully.
+    .disable_signals()
     .listen(listener)?
     .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        if stop_signal().await.is_ok() {
+            handle.stop(true).await;
+        }
+    });
     Ok(server)
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() -> std::io::Result<()> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    tracing::info!("Stopping: requests in flight may finish.");
+    Ok(())
 }
 
 /// The Functions host matches routes without regard to case (`/api/AuditWolf` reaches the

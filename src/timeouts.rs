@@ -36,14 +36,30 @@ impl Timeouts {
         }
     }
 
-    /// How long a stopping server lets requests in flight finish: the deadline plus the spill.
+    /// How long a stopping server lets requests in flight finish: a webhook's deadline plus its
+    /// spill, or a drained message's budget, whichever is longer.
     pub fn shutdown_grace(&self) -> Duration {
-        self.delivery + self.spill + Duration::from_secs(1)
+        (self.delivery + self.spill).max(self.drain) + Duration::from_secs(1)
     }
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts::new(Duration::from_secs(8))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopping_server_waits_out_a_webhook_and_a_drained_message_alike() {
+        for delivery in [0.1, 8.0, 200.0] {
+            let timeouts = Timeouts::new(Duration::from_secs_f64(delivery));
+            let grace = timeouts.shutdown_grace();
+            assert!(grace > timeouts.drain, "{delivery}");
+            assert!(grace > timeouts.delivery + timeouts.spill, "{delivery}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::schema::{Row, Table};
 use crate::storage_queue::{QueueError, StorageQueue};
+use crate::telemetry::excerpt;
 use crate::timeouts::Timeouts;
 
 /// The queue `drain/function.json` listens on, unless `SPILL_QUEUE` says otherwise.
@@ -148,11 +149,11 @@ pub fn decode(text: &str) -> Result<(Table, Vec<Row>), SpillError> {
     let table = Table::ALL
         .into_iter()
         .find(|t| t.default_name() == spilled.table)
-        .ok_or_else(|| malformed(&format!("unknown table {}", excerpt(&spilled.table))))?;
+        .ok_or_else(|| malformed(&format!("unknown table {}", excerpt(&spilled.table, 64))))?;
     let mut rows = Vec::with_capacity(spilled.rows.len());
     for values in spilled.rows {
         if let Some(name) = values.keys().find(|name| table.position(name).is_none()) {
-            let name = excerpt(name);
+            let name = excerpt(name, 64);
             return Err(malformed(&format!(
                 "column {name} is not declared in table {}",
                 spilled.table
@@ -161,14 +162,6 @@ pub fn decode(text: &str) -> Result<(Table, Vec<Row>), SpillError> {
         rows.push(Row::from_values(table, values));
     }
     Ok((table, rows))
-}
-
-/// At most 64 characters of a name read from a message, for errors and logs.
-fn excerpt(text: &str) -> &str {
-    &text[..text
-        .char_indices()
-        .nth(64)
-        .map_or(text.len(), |(end, _)| end)]
 }
 
 #[cfg(test)]

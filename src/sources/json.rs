@@ -3,6 +3,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
+use crate::telemetry::excerpt;
+
+/// The most characters of a sender's value an error quotes.
+const MAX_QUOTE: usize = 64;
+
 /// A payload that is not JSON, or lacks what its source always sends.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PayloadError {
@@ -82,7 +87,10 @@ pub fn required_text<'a>(value: &'a Value, pointer: &str) -> Result<&'a str, Pay
     match at(value, pointer) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(Value::String(_)) => Err(problem(pointer, "is empty")),
-        Some(other) => Err(problem(pointer, format!("must be a string, not {other}"))),
+        Some(other) => {
+            let found = excerpt(&other.to_string(), MAX_QUOTE).into_owned();
+            Err(problem(pointer, format!("must be a string, not {found}")))
+        }
         None => Err(problem(pointer, "is missing")),
     }
 }
@@ -109,8 +117,10 @@ pub fn time(value: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 /// An ISO 8601 time field the source always sends.
 pub fn required_time(value: &Value, pointer: &str) -> Result<DateTime<Utc>, PayloadError> {
     let text = required_text(value, pointer)?;
-    parse_iso8601(text)
-        .ok_or_else(|| problem(pointer, format!("is not an ISO 8601 time: `{text}`")))
+    parse_iso8601(text).ok_or_else(|| {
+        let quote = excerpt(text, MAX_QUOTE);
+        problem(pointer, format!("is not an ISO 8601 time: `{quote}`"))
+    })
 }
 
 /// Parses ISO 8601 with an offset, or without one (taken as UTC).
@@ -143,11 +153,7 @@ pub fn required_object<'a>(value: &'a Value, pointer: &str) -> Result<&'a Value,
 
 /// An error for a field that has an unexpected value (quoted briefly: logs never hold a payload).
 pub fn unexpected(pointer: &str, found: &str, expected: &str) -> PayloadError {
-    const MAX_QUOTE: usize = 64;
-    let quote = match found.char_indices().nth(MAX_QUOTE) {
-        Some((end, _)) => format!("{}…", &found[..end]),
-        None => found.to_owned(),
-    };
+    let quote = excerpt(found, MAX_QUOTE);
     problem(pointer, format!("is `{quote}`, expected {expected}"))
 }
 

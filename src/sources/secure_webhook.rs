@@ -216,7 +216,7 @@ impl SecureWebhook {
 }
 
 /// The token from `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Result<&str, TokenError> {
+pub(super) fn bearer(headers: &HeaderMap) -> Result<&str, TokenError> {
     let value = headers.get(AUTHORIZATION).ok_or(TokenError::Missing)?;
     let value = value.to_str().map_err(|_| TokenError::NotBearer)?.trim();
     let (scheme, token) = value.split_once(' ').ok_or(TokenError::NotBearer)?;

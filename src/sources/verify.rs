@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::secure_webhook::{SecureWebhook, SecureWebhookConfig, TokenError};
+use super::secure_webhook::{bearer, SecureWebhook, SecureWebhookConfig, TokenError};
 use super::Source;
 use crate::azure::is_guid;
 use crate::schema::Batch;
@@ -182,6 +182,20 @@ impl Verifier {
         }
     }
 
+    /// What can be refused from the headers alone, before the body is read: on an anonymous
+    /// function, a request without a bearer token (or with secure webhooks not configured).
+    /// The answer is the one [`Verifier::verify`] would give after reading the body.
+    pub fn precheck(&self, gate: Gate, headers: &HeaderMap) -> Result<(), VerifyError> {
+        match (gate, &self.secure_webhook) {
+            (Gate::FunctionKey, _) => Ok(()),
+            (Gate::EntraToken, None) => Err(VerifyError::NotConfigured {
+                setting: "AZURE_MONITOR_TENANT_ID",
+                sender: "Azure Monitor secure",
+            }),
+            (Gate::EntraToken, Some(_)) => bearer(headers).map(drop).map_err(VerifyError::from),
+        }
+    }
+
     /// Verifies a webhook from `source` that came through a function with `gate`.
     pub async fn verify<'a>(
         &self,
@@ -236,7 +250,8 @@ impl Verifier {
                 .and_then(serde_json::Value::as_str)
                 .ok_or(VerifyError::NoSubscription)?;
             if !allowed.admits(subscription) {
-                return Err(VerifyError::SubscriptionNotAllowed(subscription.to_owned()));
+                let quoted = crate::telemetry::excerpt(subscription, 64).into_owned();
+                return Err(VerifyError::SubscriptionNotAllowed(quoted));
             }
         }
         Ok(())

@@ -173,6 +173,15 @@ fn the_schema_command_prints_tables_and_dcr_streams_under_the_configured_names()
 
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
+    a_stop_signal_lets_requests_in_flight_finish("-TERM").await;
+}
+
+#[actix_web::test]
+async fn sigint_lets_requests_in_flight_finish_before_exiting_too() {
+    a_stop_signal_lets_requests_in_flight_finish("-INT").await;
+}
+
+async fn a_stop_signal_lets_requests_in_flight_finish(signal: &str) {
     let azure = crate::helpers::FakeDataCollector::start();
     azure.delay_with(std::time::Duration::from_millis(2500));
     let dir = tempfile::tempdir().unwrap();
@@ -198,7 +207,7 @@ async fn sigterm_lets_requests_in_flight_finish_before_exiting() {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
         let pid = child.0.id().to_string();
         assert!(Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success());
@@ -256,5 +265,68 @@ async fn bearer_tokens_never_reach_the_log_even_at_debug() {
                 "a token's part is in the log:\n{text}"
             );
         }
+    }
+}
+
+#[actix_web::test]
+async fn no_answer_or_log_line_grows_with_what_a_sender_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = handler(dir.path());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .env("LOCAL_SINK_DIR", "./rows")
+        .env(
+            "AZURE_MONITOR_SUBSCRIPTIONS",
+            "00000000-0000-0000-0000-000000000001",
+        );
+    let (child, address, mut log) = start_logging(command);
+    let huge = "é".repeat(500_000);
+    let skytap = |field: &str, value: Value| {
+        let mut message: Value = serde_json::from_slice(&fixture("skytap-audit.json")).unwrap();
+        message[field] = value;
+        serde_json::to_vec(&message).unwrap()
+    };
+    let mut alert: Value =
+        serde_json::from_slice(&fixture("azure-common-alert-metric.json")).unwrap();
+    alert["data"]["essentials"]["alertTargetIDs"] =
+        serde_json::json!([format!("/subscriptions/{huge}/resourceGroups/x")]);
+    let hostile = [
+        (
+            "/api/skytap",
+            skytap("timestamp", Value::String(huge.clone())),
+        ),
+        (
+            "/api/skytap",
+            skytap("category", Value::String(huge.clone())),
+        ),
+        (
+            "/api/skytap",
+            skytap("category", serde_json::json!(vec![huge.as_str(); 2])),
+        ),
+        (
+            "/api/skytap",
+            skytap("payload", serde_json::json!([huge.as_str()])),
+        ),
+        ("/api/azuremonitor", serde_json::to_vec(&alert).unwrap()),
+    ];
+    let client = reqwest::Client::new();
+    for (path, body) in hostile {
+        let answer = client
+            .post(format!("{address}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap();
+        assert!((400..500).contains(&status), "{status}: {text}");
+        assert!(text.len() <= 1024, "{path}: a {}-byte answer", text.len());
+    }
+    drop(child);
+    let mut text = String::new();
+    log.read_to_string(&mut text).unwrap();
+    assert!(text.contains("Webhook rejected."), "{text}");
+    for line in text.lines() {
+        assert!(line.len() <= 4096, "a {}-byte log line", line.len());
     }
 }

@@ -519,3 +519,27 @@ async fn the_anonymous_route_refuses_everything_until_secure_webhooks_are_config
     );
     assert!(app.azure.accepted().is_empty());
 }
+
+#[actix_web::test]
+async fn the_anonymous_route_refuses_a_request_without_a_token_before_reading_its_body() {
+    use std::io::{Read, Write};
+    let issuer = FakeIssuer::start();
+    let app = spawn(&issuer, &[]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // Headers promise a body that never comes: only an answer from the headers alone arrives.
+    let status = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let head = "POST /api/azuremonitor-secure HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 512];
+        let read = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    assert!(status.contains("Authorization"), "{status}");
+}
