@@ -11,7 +11,8 @@ StackState webhooks and delivers them to Azure Log Analytics (or to local JSON L
 Usage:
   handler                  serve the functions on FUNCTIONS_CUSTOMHANDLER_PORT (7071 by default)
   handler schema           print the tables, DCR stream declarations and data flows as JSON
-  handler replay-held      move held (and poisoned) spill messages back to the spill queue
+  handler replay-held      move held and poisoned spill messages back to the spill queue
+                           (`replay-poison`, its earlier name, does the same)
   handler --help, -h       print this help
   handler --version, -V    print the version
 

@@ -3,7 +3,7 @@
 //! failure or a 429, wait together and leave as one request when a slot frees up. An attempt,
 //! once sent, is never abandoned: its outcome settles each webhook's key.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::concurrency::Concurrency;
 use super::pacing::{Pacing, FIRST_BACKOFF};
 use super::work::Work;
-use crate::destinations::{DeliveryError, Destination, Unsent};
+use crate::destinations::{DeliveryError, Destination, SendPhase, Unsent};
 use crate::schema::{Row, Table, TableName};
 
 /// Most rows one group carries; the destination still splits its requests by size.
@@ -52,6 +52,9 @@ struct State {
     pacing: Pacing,
     /// When the next wake-up is due, if one is scheduled.
     wake_at: Option<Instant>,
+    /// The phase of the attempt each webhook in flight is in, by webhook id: a webhook whose
+    /// deadline comes before its attempt's request left abandons the attempt.
+    sending: HashMap<u64, Arc<SendPhase>>,
     next_id: u64,
 }
 
@@ -78,6 +81,7 @@ impl Lane {
                 concurrency: Concurrency::default(),
                 pacing: Pacing::default(),
                 wake_at: None,
+                sending: HashMap::new(),
                 next_id: 0,
             }),
             idle: Notify::new(),
@@ -105,11 +109,19 @@ impl Lane {
             // A lost reply means the runtime is going away: nothing is known.
             return outcome.unwrap_or(Commit::InFlight);
         }
-        if let Some(pending) = self.lock().withdraw(id) {
-            return Commit::Returned(pending.work, DeliveryError::DeadlineExceeded);
+        let phase = {
+            let mut state = self.lock();
+            if let Some(pending) = state.withdraw(id) {
+                return Commit::Returned(pending.work, DeliveryError::DeadlineExceeded);
+            }
+            state.sending.get(&id).cloned()
+        };
+        match phase {
+            // In an attempt whose request has not left: it is abandoned and answers at once.
+            Some(phase) if phase.abandon() => answer.await.unwrap_or(Commit::InFlight),
+            // Answered as the deadline struck, or in an attempt that may commit.
+            _ => answer.try_recv().unwrap_or(Commit::InFlight),
         }
-        // Answered as the deadline struck, or still in an attempt.
-        answer.try_recv().unwrap_or(Commit::InFlight)
     }
 
     /// True when nothing is queued, parked or in flight.
@@ -159,13 +171,17 @@ impl Lane {
             }
             state.in_flight += 1;
             state.pacing.started(now, group.len() > 1);
+            let phase = SendPhase::new();
+            for pending in &group {
+                state.sending.insert(pending.id, Arc::clone(&phase));
+            }
             let saturated = state.in_flight >= state.concurrency.limit();
             let lane = Arc::clone(self);
             // The slot is made inside the task: a task dropped unpolled (the runtime is going
             // away) must not take the lane's lock, which this thread holds.
             self.runtime.spawn(async move {
                 let slot = Slot { lane, held: true };
-                slot.attempt(group, saturated).await;
+                slot.attempt(group, phase, saturated).await;
             });
         }
         let parked = state.parked.iter().map(|(at, _)| *at);
@@ -211,17 +227,41 @@ impl Lane {
     }
 
     /// One request for a group, in a delivery slot; its outcome answers every webhook in it.
-    async fn attempt(self: &Arc<Self>, slot: &mut Slot, mut group: Vec<Pending>, saturated: bool) {
+    /// Abandoned, with nothing sent, if the earliest deadline in the group comes first.
+    async fn attempt(
+        self: &Arc<Self>,
+        slot: &mut Slot,
+        mut group: Vec<Pending>,
+        phase: Arc<SendPhase>,
+        saturated: bool,
+    ) {
         let rows: Vec<Row> = group
             .iter_mut()
             .flat_map(|p| std::mem::take(&mut p.work.rows))
             .collect();
         let started = Instant::now();
-        let result = self.destination.send(self.table, &self.name, &rows).await;
+        let deadline = group.iter().map(|p| p.deadline).min().unwrap_or(started);
+        let result = {
+            let send = self.destination.send(self.table, &self.name, &rows, &phase);
+            tokio::pin!(send);
+            tokio::select! {
+                result = &mut send => result,
+                () = tokio::time::sleep_until(deadline) => {
+                    if phase.abandon() {
+                        Err(Unsent::all(&rows)(DeliveryError::DeadlineExceeded))
+                    } else {
+                        send.await
+                    }
+                }
+            }
+        };
         let now = Instant::now();
         let mut answers = Vec::with_capacity(group.len());
         let mut state = self.lock();
         slot.free(&mut state);
+        for pending in &group {
+            state.sending.remove(&pending.id);
+        }
         match result {
             Ok(()) => {
                 state.concurrency.succeeded(now - started, saturated, now);
@@ -282,9 +322,9 @@ struct Slot {
 }
 
 impl Slot {
-    async fn attempt(mut self, group: Vec<Pending>, saturated: bool) {
+    async fn attempt(mut self, group: Vec<Pending>, phase: Arc<SendPhase>, saturated: bool) {
         let lane = Arc::clone(&self.lane);
-        lane.attempt(&mut self, group, saturated).await;
+        lane.attempt(&mut self, group, phase, saturated).await;
     }
 
     fn free(&mut self, state: &mut State) {

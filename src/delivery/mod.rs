@@ -146,11 +146,7 @@ impl Delivery {
             work.settle();
             return Outcome::Delivered;
         }
-        let commit = match self.destination.prepare(deadline).await {
-            Ok(()) => self.lane(batch.table).commit(work, deadline).await,
-            Err(error) => Commit::Returned(work, error),
-        };
-        match commit {
+        match self.lane(batch.table).commit(work, deadline).await {
             Commit::Delivered => Outcome::Delivered,
             Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
             Commit::Returned(work, error) => match spill {

@@ -5,10 +5,12 @@ pub mod batch;
 pub mod data_collector;
 pub mod local_file;
 pub mod logs_ingestion;
+pub mod send_phase;
 
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
 pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
+pub use send_phase::SendPhase;
 
 use std::sync::Arc;
 
@@ -38,7 +40,7 @@ pub enum DeliveryError {
     },
     #[error("the destination could not be reached")]
     Unreachable(#[source] Arc<reqwest::Error>),
-    #[error("the rows waited for a delivery slot until the delivery deadline and were never sent")]
+    #[error("the delivery deadline came before the rows were sent (they waited for a slot, a token or a connection)")]
     DeadlineExceeded,
     #[error(
         "the delivery deadline came while an attempt to deliver the rows was still in flight; \
@@ -185,25 +187,26 @@ impl Destination {
         }
     }
 
-    /// Gets ready to send by `deadline` (a token, for Logs Ingestion); nothing is sent, so a
-    /// failure here leaves every row unsent.
-    pub async fn prepare(&self, deadline: tokio::time::Instant) -> Result<(), DeliveryError> {
-        match self {
-            Destination::LogsIngestion(client) => client.prepare(deadline).await,
-            Destination::DataCollector(_) | Destination::LocalFile(_) => Ok(()),
-        }
-    }
-
     /// One attempt to deliver rows to one table: no retries (the caller owns time and retries).
-    /// On failure, says which rows were not accepted; the others were.
-    pub async fn send(&self, table: Table, name: &TableName, rows: &[Row]) -> Result<(), Unsent> {
+    /// On failure, says which rows were not accepted; the others were. `phase` learns when a
+    /// request may have reached the destination, and stops any that has not by its abandonment.
+    pub async fn send(
+        &self,
+        table: Table,
+        name: &TableName,
+        rows: &[Row],
+        phase: &Arc<SendPhase>,
+    ) -> Result<(), Unsent> {
         if rows.is_empty() {
             return Ok(());
         }
         match self {
-            Destination::LogsIngestion(client) => client.send(table, rows).await,
-            Destination::DataCollector(client) => client.send(name, rows).await,
+            Destination::LogsIngestion(client) => client.send(table, rows, phase).await,
+            Destination::DataCollector(client) => client.send(name, rows, phase).await,
             Destination::LocalFile(sink) => {
+                if !phase.send() {
+                    return Err(Unsent::all(rows)(DeliveryError::DeadlineExceeded));
+                }
                 sink.append(name, rows).await.map_err(Unsent::all(rows))
             }
         }

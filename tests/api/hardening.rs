@@ -202,3 +202,44 @@ async fn a_spill_put_that_never_answers_keeps_the_key_in_flight_so_its_rows_are_
     run_drain_like_the_host(&app, &name, 5).await;
     assert_eq!(skytap_ids(&app), [9871234, 9871235]);
 }
+
+/// A loopback address whose accept queue is full: a connect to it never completes.
+fn stalled_connect_url() -> (String, Vec<std::net::TcpStream>, tokio::net::TcpListener) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = socket.local_addr().unwrap();
+    let listener = socket.listen(1).unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+            Ok(stream) => fillers.push(stream),
+            Err(_) => break,
+        }
+        assert!(fillers.len() < 64, "the accept queue never filled");
+    }
+    (format!("http://{address}"), fillers, listener)
+}
+
+#[actix_web::test]
+async fn a_connect_that_never_completes_spills_the_webhook_instead_of_holding_it_in_flight() {
+    let (url, _fillers, _listener) = stalled_connect_url();
+    let name = unique_queue("stalled-connect");
+    let storage = connection_string();
+    let app = spawn_app_with(&[
+        ("LOG_ANALYTICS_ENDPOINT", &url),
+        ("AzureWebJobsStorage", &storage),
+        ("SPILL_QUEUE", &name),
+        ("DELIVERY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let first = post_auditwolf(&app, "connect-1").await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(first.json["spilled"], true, "{}", first.json);
+    let again = post_auditwolf(&app, "connect-1").await;
+    assert_eq!(again.json["duplicate"], true, "{}", again.json);
+    let messages = queue(&name)
+        .receive(32, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+}

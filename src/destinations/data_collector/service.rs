@@ -1,5 +1,7 @@
 //! The wire: URL, headers and signing for one Data Collector POST.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use reqwest::{header, StatusCode, Url};
 
@@ -8,7 +10,7 @@ use super::signature::{authorization, CONTENT_TYPE, RESOURCE};
 use crate::azure::http::{self, error_body, retry_after};
 use crate::azure::shared_key::rfc1123;
 use crate::destinations::batch::{self, Limits};
-use crate::destinations::{DeliveryError, Unsent};
+use crate::destinations::{DeliveryError, SendPhase, Unsent};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 use crate::timeouts::Timeouts;
 
@@ -49,12 +51,17 @@ impl DataCollector {
 
     /// Posts the rows as JSON arrays (one, unless over 30 MB) with `Log-Type` = the table, one
     /// attempt each. On failure, the rows of the failed array and of every later one are unsent.
-    pub async fn send(&self, table: &TableName, rows: &[Row]) -> Result<(), Unsent> {
+    pub async fn send(
+        &self,
+        table: &TableName,
+        rows: &[Row],
+        phase: &Arc<SendPhase>,
+    ) -> Result<(), Unsent> {
         let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
         let mut chunks = batch::chunks(encoded, LIMITS.request_bytes).into_iter();
         while let Some(chunk) = chunks.next() {
             let (indices, body) = batch::request(chunk);
-            if let Err(error) = self.post(table, body).await {
+            if let Err(error) = self.post(table, body, phase).await {
                 let mut unsent = indices;
                 unsent.extend(chunks.flatten().map(|r| r.index));
                 return Err(Unsent {
@@ -67,7 +74,12 @@ impl DataCollector {
     }
 
     /// One signed POST; HTTP 200 means accepted.
-    async fn post(&self, table: &TableName, body: Vec<u8>) -> Result<(), DeliveryError> {
+    async fn post(
+        &self,
+        table: &TableName,
+        body: Vec<u8>,
+        phase: &Arc<SendPhase>,
+    ) -> Result<(), DeliveryError> {
         let date = rfc1123(Utc::now());
         let signature = authorization(
             self.config.workspace_id.as_str(),
@@ -83,7 +95,7 @@ impl DataCollector {
             .header(LOG_TYPE, table.as_str())
             .header(X_MS_DATE, date)
             .header(TIME_GENERATED_FIELD, EVENT_TIME)
-            .body(body)
+            .body(phase.body(body.into()))
             .send()
             .await
             .map_err(DeliveryError::unreachable)?;

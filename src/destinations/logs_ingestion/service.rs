@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use flate2::{write::GzEncoder, Compression};
 use reqwest::{header, StatusCode, Url};
@@ -11,7 +12,7 @@ use super::config::LogsIngestionConfig;
 use crate::azure::http::{self, error_body, retry_after};
 use crate::azure::identity::TokenProvider;
 use crate::destinations::batch::{self, Encoded, Limits};
-use crate::destinations::{DeliveryError, Unsent};
+use crate::destinations::{DeliveryError, SendPhase, Unsent};
 use crate::schema::{Row, Table, TIME_GENERATED};
 use crate::timeouts::Timeouts;
 
@@ -59,17 +60,15 @@ impl LogsIngestion {
         }
     }
 
-    /// Makes sure a token is at hand by `deadline`, before any row counts as sent: a stalled
-    /// token endpoint leaves the rows unsent (to spill or retry), not in flight.
-    pub async fn prepare(&self, deadline: tokio::time::Instant) -> Result<(), DeliveryError> {
-        self.tokens.token(deadline).await?;
-        Ok(())
-    }
-
     /// Sends the rows in as many requests as the 1 MB limit needs, one attempt each; a 413 splits
     /// a request in two, and a lone row answered 413 is cut shorter a few times. On failure, the
     /// rows of the failed request and of every request not yet made are unsent.
-    pub async fn send(&self, table: Table, rows: &[Row]) -> Result<(), Unsent> {
+    pub async fn send(
+        &self,
+        table: Table,
+        rows: &[Row],
+        phase: &Arc<SendPhase>,
+    ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
         let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
@@ -80,7 +79,7 @@ impl LogsIngestion {
             .collect();
         while let Some((chunk, shrinks)) = pending.pop() {
             let body = gzip(&batch::json_array(&chunk));
-            let failed = match self.post(&url, stream, body).await {
+            let failed = match self.post(&url, stream, body, phase).await {
                 Ok(Posted::Accepted) => continue,
                 Ok(Posted::TooLarge) if chunk.len() > 1 => {
                     let mut first = chunk;
@@ -115,7 +114,13 @@ impl LogsIngestion {
     }
 
     /// One gzip-compressed POST; a 401 refreshes the token and tries once more.
-    async fn post(&self, url: &Url, stream: &str, body: Vec<u8>) -> Result<Posted, DeliveryError> {
+    async fn post(
+        &self,
+        url: &Url,
+        stream: &str,
+        body: Vec<u8>,
+        phase: &Arc<SendPhase>,
+    ) -> Result<Posted, DeliveryError> {
         let body = bytes::Bytes::from(body);
         for attempt in 0..2 {
             let deadline = tokio::time::Instant::now() + self.token_budget;
@@ -126,7 +131,7 @@ impl LogsIngestion {
                 .bearer_auth(token.expose_secret())
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_ENCODING, "gzip")
-                .body(body.clone())
+                .body(phase.body(body.clone()))
                 .send()
                 .await
                 .map_err(DeliveryError::unreachable)?;
