@@ -14,7 +14,8 @@ use tokio::time::Instant;
 use super::concurrency::Concurrency;
 use super::pacing::{Pacing, FIRST_BACKOFF};
 use super::work::Work;
-use crate::destinations::{DeliveryError, Destination, SendPhase, Unsent};
+use crate::azure::send_phase::SendPhase;
+use crate::destinations::{DeliveryError, Destination, Unsent};
 use crate::schema::{Row, Table, TableName};
 
 /// Most rows one group carries; the destination still splits its requests by size.

@@ -13,7 +13,7 @@ mod pacing;
 pub mod spill;
 mod work;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -23,6 +23,7 @@ use dedup::{Claim, Dedup};
 use lane::{Commit, Lane};
 use work::Work;
 
+use crate::azure::send_phase::SendPhase;
 use crate::destinations::{DeliveryError, Destination};
 use crate::schema::{Batch, Table, TableNames};
 use crate::storage_queue::{QueueError, StorageQueue};
@@ -179,10 +180,10 @@ impl Delivery {
             Err(spill_error) => return spill_failed(queue, &spill_error, error),
         };
         let count = messages.len();
-        let puts = self
-            .runtime
-            .spawn(put_all(Arc::clone(queue), messages, work));
-        match tokio::time::timeout(self.timeouts.spill, puts).await {
+        let current = Arc::new(Mutex::new(SendPhase::new()));
+        let puts = put_all(Arc::clone(queue), messages, work, Arc::clone(&current));
+        let mut puts = self.runtime.spawn(puts);
+        match tokio::time::timeout(self.timeouts.spill, &mut puts).await {
             Ok(Ok(Ok(()))) => {
                 tracing::warn!(
                     queue = queue.name(),
@@ -197,9 +198,16 @@ impl Delivery {
             Ok(Ok(Err(spill_error))) => spill_failed(queue, &spill_error, error),
             Ok(Err(panicked)) => spill_failed(queue, &panicked, error),
             Err(_) => {
+                let phase = Arc::clone(&current.lock().unwrap_or_else(|p| p.into_inner()));
+                if phase.abandon() {
+                    // The put under way sent nothing: stop; the rows of confirmed messages stay
+                    // recorded on the released key.
+                    puts.abort();
+                    return spill_failed(queue, &SpillTimedOut, error);
+                }
                 tracing::error!(
                     queue = queue.name(),
-                    "Spill timed out; the webhook is answered 503 and its key stays in flight until the puts end."
+                    "Spill timed out with a put under way; the webhook is answered 503 and its key stays in flight until the put ends."
                 );
                 Outcome::Failed(DeliveryError::InFlight)
             }
@@ -207,16 +215,27 @@ impl Delivery {
     }
 }
 
+/// The spill budget ended before a put's message left.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the spill queue took longer than the spill budget; the put under way was abandoned unsent"
+)]
+struct SpillTimedOut;
+
 /// Puts the messages in order, recording the rows of each confirmed one, and settles the work:
 /// all queued → settled; a put refused or never sent → released (keeping the rows queued so
-/// far); a put whose outcome is unknown → kept in flight.
+/// far); a put whose outcome is unknown → kept in flight. Each put's phase is published in
+/// `current`, so the caller can abandon one that has not left yet.
 async fn put_all(
     queue: Arc<StorageQueue>,
     messages: Vec<spill::Message>,
     mut work: Work,
+    current: Arc<Mutex<Arc<SendPhase>>>,
 ) -> Result<(), QueueError> {
     for message in messages {
-        match queue.put(&message.text).await {
+        let phase = SendPhase::new();
+        *current.lock().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&phase);
+        match queue.put_gated(&message.text, &phase).await {
             Ok(()) => work.record_written(message.rows),
             Err(error) => {
                 if error.outcome_unknown() {

@@ -5,16 +5,15 @@ pub mod batch;
 pub mod data_collector;
 pub mod local_file;
 pub mod logs_ingestion;
-pub mod send_phase;
 
 pub use data_collector::{DataCollector, DataCollectorConfig};
 pub use local_file::LocalFile;
 pub use logs_ingestion::{LogsIngestion, LogsIngestionConfig};
-pub use send_phase::SendPhase;
 
 use std::sync::Arc;
 
 use crate::azure::identity::TokenError;
+use crate::azure::send_phase::SendPhase;
 use crate::schema::{Row, Table, TableName};
 
 /// The configured destination. Exactly one is active.

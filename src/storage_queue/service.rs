@@ -1,5 +1,7 @@
 //! The wire: one signed REST request per queue operation.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretSlice};
@@ -7,7 +9,9 @@ use tokio::sync::OnceCell;
 
 use super::config::{QueueAuth, QueueServiceConfig, API_VERSION, STORAGE_AUDIENCE};
 use super::signing::{string_to_sign, CONTENT_TYPE};
+
 use crate::azure::identity::{TokenError, TokenProvider};
+use crate::azure::send_phase::SendPhase;
 use crate::azure::{http, shared_key};
 use crate::timeouts::Timeouts;
 
@@ -20,6 +24,8 @@ pub enum QueueError {
     Refused { status: u16, body: String },
     #[error("no access token for the queue service")]
     Token(#[from] TokenError),
+    #[error("the put was abandoned at its deadline before its message was sent")]
+    Abandoned,
 }
 
 impl QueueError {
@@ -29,7 +35,7 @@ impl QueueError {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             QueueError::Unreachable(error) => !error.is_connect() && !error.is_builder(),
-            QueueError::Refused { .. } | QueueError::Token(_) => false,
+            QueueError::Refused { .. } | QueueError::Token(_) | QueueError::Abandoned => false,
         }
     }
 }
@@ -103,6 +109,11 @@ impl StorageQueue {
 
     /// Adds a message that never expires. `text` must be XML-safe (the callers send base64).
     pub async fn put(&self, text: &str) -> Result<(), QueueError> {
+        self.put_gated(text, &SendPhase::new()).await
+    }
+
+    /// [`StorageQueue::put`], whose message leaves only if `phase` was not abandoned first.
+    pub async fn put_gated(&self, text: &str, phase: &Arc<SendPhase>) -> Result<(), QueueError> {
         self.created
             .get_or_try_init(|| async {
                 self.request(
@@ -111,6 +122,7 @@ impl StorageQueue {
                     &[],
                     None,
                     &[StatusCode::CREATED, StatusCode::NO_CONTENT],
+                    &SendPhase::new(),
                 )
                 .await
                 .map(drop)
@@ -124,6 +136,7 @@ impl StorageQueue {
             &[("messagettl", "-1")],
             Some(body),
             &[StatusCode::CREATED],
+            phase,
         )
         .await
         .map(drop)
@@ -143,7 +156,14 @@ impl StorageQueue {
             ("visibilitytimeout", visibility.as_str()),
         ];
         let xml = match self
-            .request(Method::GET, &path, &query, None, &[StatusCode::OK])
+            .request(
+                Method::GET,
+                &path,
+                &query,
+                None,
+                &[StatusCode::OK],
+                &SendPhase::new(),
+            )
             .await
         {
             Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
@@ -158,7 +178,14 @@ impl StorageQueue {
         let count = count.to_string();
         let query = [("numofmessages", count.as_str()), ("peekonly", "true")];
         let xml = match self
-            .request(Method::GET, &path, &query, None, &[StatusCode::OK])
+            .request(
+                Method::GET,
+                &path,
+                &query,
+                None,
+                &[StatusCode::OK],
+                &SendPhase::new(),
+            )
             .await
         {
             Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
@@ -177,6 +204,7 @@ impl StorageQueue {
             &query,
             None,
             &[StatusCode::NO_CONTENT],
+            &SendPhase::new(),
         )
         .await
         .map(drop)
@@ -189,6 +217,7 @@ impl StorageQueue {
         query: &[(&str, &str)],
         body: Option<String>,
         expected: &[StatusCode],
+        phase: &Arc<SendPhase>,
     ) -> Result<String, QueueError> {
         let mut url = self
             .endpoint
@@ -220,11 +249,18 @@ impl StorageQueue {
         if !body.is_empty() {
             request = request.header("Content-Type", CONTENT_TYPE);
         }
+        let body = match body.is_empty() {
+            true => reqwest::Body::from(body),
+            false => phase.body(body.into()),
+        };
         let response = request
             .body(body)
             .send()
             .await
-            .map_err(QueueError::Unreachable)?;
+            .map_err(|e| match phase.abandoned() {
+                true => QueueError::Abandoned,
+                false => QueueError::Unreachable(e),
+            })?;
         let status = response.status();
         let text = response.text().await.map_err(QueueError::Unreachable)?;
         if expected.contains(&status) {

@@ -197,20 +197,6 @@ async fn managed_identity(req: HttpRequest, state: web::Data<Mutex<State>>) -> H
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
-    let header = req
-        .headers()
-        .get("X-IDENTITY-HEADER")
-        .and_then(|v| v.to_str().ok());
-    if header != Some(IDENTITY_HEADER) {
-        return HttpResponse::Unauthorized()
-            .json(json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
-    }
-    if query.get("api-version").map(String::as_str) != Some("2019-08-01")
-        || query.get("resource").map(String::as_str) != Some("https://monitor.azure.com")
-    {
-        return HttpResponse::BadRequest()
-            .json(json!({"error": "invalid_request", "query": query}));
-    }
     let answer = {
         let mut state = state.lock().unwrap();
         state.token_script.pop_front().unwrap_or(state.token_answer)
@@ -229,6 +215,20 @@ async fn managed_identity(req: HttpRequest, state: web::Data<Mutex<State>>) -> H
                 .content_type("application/json")
                 .body(body)
         }
+    }
+    let header = req
+        .headers()
+        .get("X-IDENTITY-HEADER")
+        .and_then(|v| v.to_str().ok());
+    if header != Some(IDENTITY_HEADER) {
+        return HttpResponse::Unauthorized()
+            .json(json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
+    }
+    if query.get("api-version").map(String::as_str) != Some("2019-08-01")
+        || query.get("resource").map(String::as_str) != Some("https://monitor.azure.com")
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "query": query}));
     }
     let mut state = state.lock().unwrap();
     let (token, expires) = issue(&mut state, "mi");

@@ -243,3 +243,31 @@ async fn a_connect_that_never_completes_spills_the_webhook_instead_of_holding_it
         .unwrap();
     assert_eq!(messages.len(), 1);
 }
+
+#[actix_web::test]
+async fn a_spill_put_stalled_before_its_message_left_is_abandoned_and_the_key_released() {
+    let azure = FakeLogsIngestion::start();
+    azure.answer_tokens_with(TokenAnswer::Stall);
+    // The spill queue is reached with the same (stalled) managed identity.
+    let settings = with(
+        azure.managed_identity_settings(),
+        &[
+            (
+                "AzureWebJobsStorage__queueServiceUri",
+                "http://127.0.0.1:9/devstoreaccount1",
+            ),
+            ("DELIVERY_TIMEOUT_SECONDS", "0.5"),
+        ],
+    );
+    let app = spawn_ingestion_app(settings).await;
+    for attempt in ["first", "retry"] {
+        let answer = post_auditwolf(&app, "stalled-spill-1").await;
+        assert_eq!(answer.status, 503, "{attempt}: {}", answer.json);
+        let error = answer.json["error"].as_str().unwrap();
+        assert!(
+            !error.contains("in flight"),
+            "{attempt}: nothing was sent: {error}"
+        );
+    }
+    assert!(azure.accepted().is_empty());
+}

@@ -8,9 +8,10 @@ use reqwest::{header, StatusCode, Url};
 use super::config::DataCollectorConfig;
 use super::signature::{authorization, CONTENT_TYPE, RESOURCE};
 use crate::azure::http::{self, error_body, retry_after};
+use crate::azure::send_phase::SendPhase;
 use crate::azure::shared_key::rfc1123;
 use crate::destinations::batch::{self, Limits};
-use crate::destinations::{DeliveryError, SendPhase, Unsent};
+use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 use crate::timeouts::Timeouts;
 

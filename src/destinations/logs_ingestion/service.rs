@@ -11,8 +11,9 @@ use secrecy::ExposeSecret;
 use super::config::LogsIngestionConfig;
 use crate::azure::http::{self, error_body, retry_after};
 use crate::azure::identity::TokenProvider;
+use crate::azure::send_phase::SendPhase;
 use crate::destinations::batch::{self, Encoded, Limits};
-use crate::destinations::{DeliveryError, SendPhase, Unsent};
+use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::{Row, Table, TIME_GENERATED};
 use crate::timeouts::Timeouts;
 

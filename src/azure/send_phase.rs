@@ -40,6 +40,11 @@ impl SendPhase {
         self.transition(ABANDONED)
     }
 
+    /// True once the attempt was abandoned: whatever failed afterwards sent nothing.
+    pub fn abandoned(&self) -> bool {
+        self.0.load(Ordering::Acquire) == ABANDONED
+    }
+
     fn transition(&self, to: u8) -> bool {
         match self
             .0
