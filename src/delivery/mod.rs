@@ -166,13 +166,9 @@ impl Delivery {
         &self,
         queue: &Arc<StorageQueue>,
         table: Table,
-        mut work: Work,
+        work: Work,
         error: DeliveryError,
     ) -> Outcome {
-        if work.rows.is_empty() {
-            work.settle();
-            return Outcome::Delivered;
-        }
         let rows = work.rows.len();
         let field_bytes = self.destination.field_bytes();
         let messages = match spill::encode(table, &work.rows, field_bytes) {

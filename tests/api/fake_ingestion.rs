@@ -114,7 +114,8 @@ impl FakeLogsIngestion {
     pub fn set_max_bytes(&self, bytes: usize) {
         self.state.lock().unwrap().max_bytes = bytes;
     }
-    /// The next ingestion requests get these answers (status, Retry-After) before normal service.
+    /// The next ingestion requests get these answers (status, Retry-After) before normal service;
+    /// a 2xx among them is normal service.
     pub fn inject(&self, answers: &[(u16, Option<&'static str>)]) {
         self.state
             .lock()
@@ -275,7 +276,12 @@ async fn ingest(
             HttpResponse::build(status.try_into().unwrap()).json(json!({"error": {"code": reason}}))
         }
         Ok(rows) => {
-            if let Some((status, retry_after)) = state.injected.pop_front() {
+            // An injected success takes its turn and is accepted as usual.
+            let injected = state
+                .injected
+                .pop_front()
+                .filter(|(status, _)| *status >= 300);
+            if let Some((status, retry_after)) = injected {
                 let mut answer = HttpResponse::build(status.try_into().unwrap());
                 if let Some(seconds) = retry_after {
                     answer.insert_header(("Retry-After", seconds));

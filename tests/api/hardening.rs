@@ -271,3 +271,45 @@ async fn a_spill_put_stalled_before_its_message_left_is_abandoned_and_the_key_re
     }
     assert!(azure.accepted().is_empty());
 }
+
+#[actix_web::test]
+async fn a_webhook_whose_rows_all_landed_is_delivered_though_a_later_request_of_its_group_failed() {
+    let azure = FakeLogsIngestion::start();
+    azure.delay_with(Duration::from_millis(300));
+    // The lone first webhook, then the group's two requests: the newer rows first, then the older.
+    azure.inject(&[(204, None), (204, None), (400, None)]);
+    let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
+    let at = |id: &str, when: chrono::DateTime<chrono::Utc>| {
+        let mut event: serde_json::Value =
+            serde_json::from_slice(&fixture_with_id("auditwolf-task-create.json", id)).unwrap();
+        event["timestamp"] = when.to_rfc3339().into();
+        serde_json::to_vec(&event).unwrap()
+    };
+    let now = chrono::Utc::now();
+    let (busy, newer, older) = (
+        at("busy", now),
+        at("newer", now),
+        at("older", now - chrono::TimeDelta::hours(2)),
+    );
+    let later = |body: Vec<u8>| {
+        let app = &app;
+        async move {
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            app.post_signed("/api/auditwolf", &body).await
+        }
+    };
+    let (first, (newer, older)) = futures_util::future::join(
+        app.post_signed("/api/auditwolf", &busy),
+        futures_util::future::join(later(newer), later(older)),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(
+        azure.accepted().len(),
+        2,
+        "the lone one, then the group's newer rows"
+    );
+    assert_eq!(newer.status, 200, "its rows landed: {}", newer.json);
+    assert_eq!(newer.json["spilled"], serde_json::Value::Null);
+    assert_eq!(older.status, 503, "{}", older.json);
+}
