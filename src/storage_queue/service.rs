@@ -122,7 +122,7 @@ impl StorageQueue {
                     &[],
                     None,
                     &[StatusCode::CREATED, StatusCode::NO_CONTENT],
-                    &SendPhase::new(),
+                    None,
                 )
                 .await
                 .map(drop)
@@ -136,7 +136,7 @@ impl StorageQueue {
             &[("messagettl", "-1")],
             Some(body),
             &[StatusCode::CREATED],
-            phase,
+            Some(phase),
         )
         .await
         .map(drop)
@@ -148,44 +148,27 @@ impl StorageQueue {
         count: u8,
         visibility: std::time::Duration,
     ) -> Result<Vec<QueueMessage>, QueueError> {
-        let path = format!("{}/messages", self.name);
         let count = count.to_string();
         let visibility = visibility.as_secs().max(1).to_string();
         let query = [
             ("numofmessages", count.as_str()),
             ("visibilitytimeout", visibility.as_str()),
         ];
-        let xml = match self
-            .request(
-                Method::GET,
-                &path,
-                &query,
-                None,
-                &[StatusCode::OK],
-                &SendPhase::new(),
-            )
-            .await
-        {
-            Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
-            other => other?,
-        };
-        Ok(parse_messages(&xml))
+        self.list(&query).await
     }
 
     /// Up to `count` visible messages, left where they are (no pop receipt: not deletable).
     pub async fn peek(&self, count: u8) -> Result<Vec<QueueMessage>, QueueError> {
-        let path = format!("{}/messages", self.name);
         let count = count.to_string();
         let query = [("numofmessages", count.as_str()), ("peekonly", "true")];
+        self.list(&query).await
+    }
+
+    /// `GET <queue>/messages` with `query`; a queue that does not exist yet has none.
+    async fn list(&self, query: &[(&str, &str)]) -> Result<Vec<QueueMessage>, QueueError> {
+        let path = format!("{}/messages", self.name);
         let xml = match self
-            .request(
-                Method::GET,
-                &path,
-                &query,
-                None,
-                &[StatusCode::OK],
-                &SendPhase::new(),
-            )
+            .request(Method::GET, &path, query, None, &[StatusCode::OK], None)
             .await
         {
             Err(QueueError::Refused { status: 404, .. }) => return Ok(Vec::new()),
@@ -204,7 +187,7 @@ impl StorageQueue {
             &query,
             None,
             &[StatusCode::NO_CONTENT],
-            &SendPhase::new(),
+            None,
         )
         .await
         .map(drop)
@@ -217,7 +200,7 @@ impl StorageQueue {
         query: &[(&str, &str)],
         body: Option<String>,
         expected: &[StatusCode],
-        phase: &Arc<SendPhase>,
+        phase: Option<&Arc<SendPhase>>,
     ) -> Result<String, QueueError> {
         let mut url = self
             .endpoint
@@ -249,18 +232,16 @@ impl StorageQueue {
         if !body.is_empty() {
             request = request.header("Content-Type", CONTENT_TYPE);
         }
-        let body = match body.is_empty() {
-            true => reqwest::Body::from(body),
-            false => phase.body(body.into()),
+        let body = match phase {
+            Some(phase) => phase.body(body.into()),
+            None => reqwest::Body::from(body),
         };
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| match phase.abandoned() {
+        let response = request.body(body).send().await.map_err(|e| {
+            match phase.is_some_and(|p| p.abandoned()) {
                 true => QueueError::Abandoned,
                 false => QueueError::Unreachable(e),
-            })?;
+            }
+        })?;
         let status = response.status();
         let text = response.text().await.map_err(QueueError::Unreachable)?;
         if expected.contains(&status) {

@@ -144,11 +144,11 @@ fn skytap_ids(app: &TestApp) -> Vec<i64> {
     ids
 }
 
-#[actix_web::test]
-async fn a_spill_that_fails_part_way_writes_every_event_once_after_the_retry_and_the_drain() {
+/// The app with a destination that is down and a spill queue whose `put`-th put meets `fault`.
+async fn spawn_with_faulty_queue(put: usize, fault: PutFault) -> (TestApp, FaultyQueue, String) {
     let faulty = FaultyQueue::start();
-    faulty.fault(2, PutFault::Refuse);
-    let name = unique_queue("partial-spill");
+    faulty.fault(put, fault);
+    let name = unique_queue("faulty-spill");
     let storage = faulty.connection_string();
     let app = spawn_app_with(&[
         ("AzureWebJobsStorage", &storage),
@@ -157,6 +157,12 @@ async fn a_spill_that_fails_part_way_writes_every_event_once_after_the_retry_and
     ])
     .await;
     app.azure.answer_with(503);
+    (app, faulty, name)
+}
+
+#[actix_web::test]
+async fn a_spill_that_fails_part_way_writes_every_event_once_after_the_retry_and_the_drain() {
+    let (app, faulty, name) = spawn_with_faulty_queue(2, PutFault::Refuse).await;
     let body = large_skytap_audit(40);
     let first = app.post_signed("/api/skytap", &body).await;
     assert_eq!(first.status, 503, "{}", first.json);
@@ -181,17 +187,7 @@ async fn a_spill_that_fails_part_way_writes_every_event_once_after_the_retry_and
 
 #[actix_web::test]
 async fn a_spill_put_that_never_answers_keeps_the_key_in_flight_so_its_rows_are_written_once() {
-    let faulty = FaultyQueue::start();
-    faulty.fault(1, PutFault::StoreAndStall);
-    let name = unique_queue("unknown-put");
-    let storage = faulty.connection_string();
-    let app = spawn_app_with(&[
-        ("AzureWebJobsStorage", &storage),
-        ("SPILL_QUEUE", &name),
-        ("DELIVERY_TIMEOUT_SECONDS", "0.3"),
-    ])
-    .await;
-    app.azure.answer_with(503);
+    let (app, _faulty, name) = spawn_with_faulty_queue(1, PutFault::StoreAndStall).await;
     let body = fixture_with_id("skytap-audit.json", "unknown-put-1");
     let first = app.post_signed("/api/skytap", &body).await;
     assert_eq!(first.status, 503, "{}", first.json);
