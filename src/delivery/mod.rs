@@ -1,10 +1,13 @@
 //! The delivery layer: owns de-duplication, group commit, the destination, retries and the
 //! spill, behind one call, [`Delivery::submit`], with one [`Outcome`].
 //!
-//! Exactly once on one instance: a webhook's key is claimed before its rows leave, an attempt
-//! once sent is never abandoned and its outcome settles the key, and rows are spilled only when
-//! no attempt for them can still commit. The one window left is an attempt that times out on
-//! our side ([`Timeouts::attempt`]) and commits at the destination anyway.
+//! Exactly once on one instance: a webhook's key is claimed before its rows leave; an attempt
+//! whose request may have reached the destination (its body started to leave) is never
+//! abandoned and its outcome settles the key, while one that sent nothing by the deadline is;
+//! rows are spilled only when no attempt for them can still commit, and a spill records the rows
+//! of every message the queue confirmed. The windows left: an attempt that times out on our side
+//! ([`Timeouts::attempt`]) and commits at the destination anyway, and a queue put whose outcome
+//! is unknown, which keeps the key in flight (refused) for the de-duplication window.
 
 mod concurrency;
 pub mod dedup;

@@ -322,10 +322,14 @@ async fn no_answer_or_log_line_grows_with_what_a_sender_wrote() {
         assert!((400..500).contains(&status), "{status}: {text}");
         assert!(text.len() <= 1024, "{path}: a {}-byte answer", text.len());
     }
+    let mut child = child;
+    let mut stderr = child.0.stderr.take().unwrap();
     drop(child);
-    let mut text = String::new();
+    let (mut text, mut errors) = (String::new(), String::new());
     log.read_to_string(&mut text).unwrap();
+    stderr.read_to_string(&mut errors).unwrap();
     assert!(text.contains("Webhook rejected."), "{text}");
+    assert!(!errors.contains("panicked at"), "{errors}");
     for line in text.lines() {
         assert!(line.len() <= 4096, "a {}-byte log line", line.len());
     }
