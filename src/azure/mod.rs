@@ -6,6 +6,7 @@ pub mod identity;
 pub mod send_phase;
 pub mod shared_key;
 pub mod signing_keys;
+pub mod storage;
 
 /// Whether `value` is a GUID in Azure's 8-4-4-4-12 form (workspace, tenant, subscription ids).
 pub fn is_guid(value: &str) -> bool {

@@ -9,12 +9,12 @@ use super::{default_sink_dir, invalid, DestinationConfig, SettingsError, SpillCo
 use crate::azure::http::is_secure;
 use crate::azure::identity::Credential;
 use crate::azure::is_guid;
+use crate::azure::storage::StorageConfig;
 use crate::delivery::spill::{DEFAULT_QUEUE, POISON_SUFFIX};
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
 use crate::schema::{Table, TableNames};
 use crate::sources::secure_webhook::{SecureWebhookConfig, DEFAULT_ROLE};
-use crate::storage_queue::QueueServiceConfig;
 
 pub(super) fn destination(
     vars: &Vars,
@@ -141,14 +141,14 @@ pub(super) fn secure_webhook(vars: &Vars) -> Result<Option<SecureWebhookConfig>,
 pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
     const CONNECTION: &str = "AzureWebJobsStorage";
     let service = if let Some(connection) = vars.get(CONNECTION)? {
-        let service = QueueServiceConfig::from_connection_string(connection)
+        let service = StorageConfig::from_connection_string(connection)
             .map_err(|e| invalid(CONNECTION, e))?;
-        if !is_secure(&service.endpoint) {
+        if !is_secure(&service.queue_endpoint) || !is_secure(&service.table_endpoint) {
             return Err(invalid(
                 CONNECTION,
-                "names a plain-http queue endpoint off this machine, so signed requests and \
-                 spilled rows would travel in clear: use DefaultEndpointsProtocol=https \
-                 (http is for a local emulator only)",
+                "names a plain-http queue or table endpoint off this machine, so signed \
+                 requests, claims and spilled rows would travel in clear: use \
+                 DefaultEndpointsProtocol=https (http is for a local emulator only)",
             ));
         }
         service
@@ -163,7 +163,11 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
             )
         })?;
         let uri = secure_url(setting, &uri)?;
-        QueueServiceConfig::with_identity(uri.as_str(), credential)
+        let table_uri = match vars.get(TABLE_SERVICE_URI)? {
+            Some(table) => secure_url(TABLE_SERVICE_URI, table)?.to_string(),
+            None => uri.as_str().replacen(".queue.", ".table.", 1),
+        };
+        StorageConfig::with_identity(uri.as_str(), &table_uri, credential)
             .map_err(|e| invalid(setting, e))?
     } else {
         return Ok(None);
@@ -186,6 +190,10 @@ pub(super) fn spill(vars: &Vars) -> Result<Option<SpillConfig>, SettingsError> {
         queue: queue.to_owned(),
     }))
 }
+
+/// The table service of identity-based storage, when it is not the queue service's name with
+/// `.table.` for `.queue.`.
+const TABLE_SERVICE_URI: &str = "AzureWebJobsStorage__tableServiceUri";
 
 /// `AzureWebJobsStorage__queueServiceUri`, or the public-cloud URI of `AzureWebJobsStorage__accountName`
 /// (how Flex Consumption apps name identity-based host storage), with the setting it came from.

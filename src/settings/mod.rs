@@ -16,11 +16,11 @@ use tracing_subscriber::filter::Targets;
 
 pub use vars::Vars;
 
+use crate::azure::storage::StorageConfig;
 use crate::destinations::data_collector::DataCollectorConfig;
 use crate::destinations::logs_ingestion::LogsIngestionConfig;
 use crate::schema::{Table, TableName, TableNames};
 use crate::sources::{Credentials, Secrets, Subscriptions};
-use crate::storage_queue::QueueServiceConfig;
 use crate::timeouts::Timeouts;
 
 /// The file `func start` reads; the binary reads its `Values` too when run on its own.
@@ -82,7 +82,7 @@ pub struct Settings {
 /// The Storage queue that keeps rows through a destination outage.
 #[derive(Clone, Debug)]
 pub struct SpillConfig {
-    pub service: QueueServiceConfig,
+    pub service: StorageConfig,
     pub queue: String,
 }
 
@@ -105,7 +105,7 @@ pub fn default_max_body_bytes() -> usize {
 const MAX_BODY_CEILING: usize = 104_857_600;
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 41] = [
+pub const SETTING_NAMES: [&str; 42] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -143,6 +143,7 @@ pub const SETTING_NAMES: [&str; 41] = [
     "DEDUP_WINDOW_SECONDS",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__clientId",
     "SPILL_QUEUE",

@@ -177,8 +177,12 @@ fn storage_settings_turn_the_spill_on() {
         .spill
         .unwrap();
     assert_eq!(
-        spill.service.endpoint.as_str(),
+        spill.service.queue_endpoint.as_str(),
         "https://acct.queue.core.windows.net/"
+    );
+    assert_eq!(
+        spill.service.table_endpoint.as_str(),
+        "https://acct.table.core.windows.net/"
     );
     let no_identity = [(
         "AzureWebJobsStorage__queueServiceUri",

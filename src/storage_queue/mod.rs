@@ -4,9 +4,7 @@
 //! See <https://learn.microsoft.com/rest/api/storageservices/queue-service-rest-api> and
 //! <https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key>.
 
-mod config;
 mod service;
 mod signing;
 
-pub use config::{QueueAuth, QueueServiceConfig, API_VERSION, STORAGE_AUDIENCE};
-pub use service::{QueueError, QueueMessage, StorageQueue};
+pub use service::{QueueError, QueueMessage, StorageQueue, API_VERSION};

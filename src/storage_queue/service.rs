@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use reqwest::{Method, StatusCode, Url};
-use secrecy::{ExposeSecret, SecretSlice};
 use tokio::sync::OnceCell;
 
-use super::config::{QueueAuth, QueueServiceConfig, API_VERSION, STORAGE_AUDIENCE};
 use super::signing::{string_to_sign, CONTENT_TYPE};
+use crate::azure::storage::{Signer, StorageConfig};
 
-use crate::azure::identity::{TokenError, TokenProvider};
+use crate::azure::identity::TokenError;
 use crate::azure::send_phase::SendPhase;
 use crate::azure::{http, shared_key};
 use crate::timeouts::Timeouts;
+
+/// Recent enough for `messagettl=-1` (2017-07-29) and accepted by Azurite 3.
+pub const API_VERSION: &str = "2021-08-06";
 
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,19 +53,9 @@ pub struct QueueMessage {
     pub text: String,
 }
 
-enum Signer {
-    SharedKey {
-        account: String,
-        key: SecretSlice<u8>,
-    },
-    Token(Box<TokenProvider>),
-}
-
 /// One queue. It is created on first use.
 pub struct StorageQueue {
     client: reqwest::Client,
-    /// How long a request waits for a token.
-    token_budget: std::time::Duration,
     endpoint: Url,
     name: String,
     signer: Signer,
@@ -80,25 +72,12 @@ impl std::fmt::Debug for StorageQueue {
 }
 
 impl StorageQueue {
-    pub fn new(config: &QueueServiceConfig, name: &str, timeouts: &Timeouts) -> Self {
-        let client = http::client(timeouts);
-        let signer = match &config.auth {
-            QueueAuth::SharedKey { account, key } => Signer::SharedKey {
-                account: account.clone(),
-                key: key.clone(),
-            },
-            QueueAuth::Token(credential) => Signer::Token(Box::new(TokenProvider::new(
-                credential.clone(),
-                STORAGE_AUDIENCE.into(),
-                timeouts,
-            ))),
-        };
+    pub fn new(config: &StorageConfig, name: &str, timeouts: &Timeouts) -> Self {
         StorageQueue {
-            client,
-            token_budget: timeouts.attempt,
-            endpoint: config.endpoint.clone(),
+            client: http::client(timeouts),
+            signer: Signer::new(&config.auth, timeouts),
+            endpoint: config.queue_endpoint.clone(),
             name: name.to_owned(),
-            signer,
             created: OnceCell::new(),
         }
     }
@@ -216,19 +195,13 @@ impl StorageQueue {
             .request(method.clone(), url.clone())
             .header("x-ms-date", &date)
             .header("x-ms-version", API_VERSION);
-        request = match &self.signer {
-            Signer::SharedKey { account, key } => {
-                let signed = string_to_sign(&method, body.len(), &date, account, &url, query);
-                request.header(
-                    "Authorization",
-                    shared_key::authorization(account, key.expose_secret(), &signed),
-                )
-            }
-            Signer::Token(tokens) => {
-                let deadline = tokio::time::Instant::now() + self.token_budget;
-                request.bearer_auth(tokens.token(deadline).await?.expose_secret())
-            }
-        };
+        let length = body.len();
+        request = self
+            .signer
+            .sign(request, |account| {
+                string_to_sign(&method, length, &date, account, &url, query)
+            })
+            .await?;
         if !body.is_empty() {
             request = request.header("Content-Type", CONTENT_TYPE);
         }

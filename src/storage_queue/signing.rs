@@ -2,7 +2,7 @@
 
 use reqwest::{Method, Url};
 
-use super::config::API_VERSION;
+use super::service::API_VERSION;
 
 /// The content type of every request body sent to the queue service.
 pub const CONTENT_TYPE: &str = "application/xml";

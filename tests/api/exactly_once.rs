@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use webhook_ingest::storage_queue::{QueueServiceConfig, StorageQueue};
+use webhook_ingest::azure::storage::StorageConfig;
+use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::timeouts::Timeouts;
 
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion};
@@ -95,7 +96,7 @@ async fn rows_whose_attempt_may_still_commit_are_not_spilled() {
     eventually(1, || app.azure.accepted().len()).await;
     let retry = post_audit(&app).await;
     assert_eq!(retry.json["duplicate"], true, "{}", retry.json);
-    let service = QueueServiceConfig::from_connection_string(&storage).unwrap();
+    let service = StorageConfig::from_connection_string(&storage).unwrap();
     let spill = StorageQueue::new(&service, &queue, &Timeouts::default());
     let spilled = spill.receive(32, Duration::from_secs(1)).await.unwrap();
     assert!(spilled.is_empty(), "nothing went to the spill queue");

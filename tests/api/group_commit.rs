@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use webhook_ingest::azure::storage::StorageConfig;
 use webhook_ingest::delivery::spill::decode;
-use webhook_ingest::storage_queue::{QueueServiceConfig, StorageQueue};
+use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::timeouts::Timeouts;
 
 use crate::helpers::{fixture_with_id, spawn_app, spawn_app_with, Answer, TestApp};
@@ -111,7 +112,7 @@ async fn a_failed_group_spills_each_webhook_with_its_own_rows() {
     assert!(answers
         .iter()
         .all(|a| a.status == 200 && a.json["spilled"] == true && a.json["rows"] == 2));
-    let service = QueueServiceConfig::from_connection_string(&storage).unwrap();
+    let service = StorageConfig::from_connection_string(&storage).unwrap();
     let spill = StorageQueue::new(&service, &queue, &Timeouts::default());
     let messages = spill.receive(32, Duration::from_secs(30)).await.unwrap();
     let mut spilled: Vec<String> = messages

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use webhook_ingest::azure::storage::StorageConfig;
 use webhook_ingest::delivery::spill::{HELD_SUFFIX, POISON_SUFFIX};
 use webhook_ingest::drain::MAX_DEQUEUE_COUNT;
-use webhook_ingest::storage_queue::{QueueServiceConfig, StorageQueue};
+use webhook_ingest::storage_queue::StorageQueue;
 use webhook_ingest::timeouts::Timeouts;
 
 use crate::azurite::connection_string;
@@ -41,7 +42,7 @@ pub fn unique_queue(test: &str) -> String {
 
 pub fn queue(name: &str) -> StorageQueue {
     StorageQueue::new(
-        &QueueServiceConfig::from_connection_string(&connection_string()).unwrap(),
+        &StorageConfig::from_connection_string(&connection_string()).unwrap(),
         name,
         &Timeouts::default(),
     )
