@@ -14,5 +14,6 @@ pub mod server;
 pub mod settings;
 pub mod sources;
 pub mod storage_queue;
+pub mod storage_table;
 pub mod telemetry;
 pub mod timeouts;

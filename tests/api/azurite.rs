@@ -6,9 +6,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The running emulator's queue endpoint (`http://127.0.0.1:<port>/devstoreaccount1`).
+/// The running emulator's queue and table endpoints (`http://127.0.0.1:<port>/devstoreaccount1`).
 pub struct Azurite {
     pub queue_endpoint: String,
+    pub table_endpoint: String,
     // Azurite runs under a shell that kills it when this pipe closes, i.e. when the tests end.
     _lifeline: Mutex<ChildStdin>,
     _shell: Mutex<Child>,
@@ -23,29 +24,38 @@ pub fn azurite() -> &'static Azurite {
 
 /// A connection string for the emulator, as `AzureWebJobsStorage` holds it.
 pub fn connection_string() -> String {
-    let endpoint = &azurite().queue_endpoint;
+    let Azurite {
+        queue_endpoint,
+        table_endpoint,
+        ..
+    } = azurite();
     format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
          AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
-         QueueEndpoint={endpoint}"
+         QueueEndpoint={queue_endpoint};TableEndpoint={table_endpoint}"
     )
 }
 
 fn start() -> Azurite {
     let root = env!("CARGO_MANIFEST_DIR");
-    let binary = format!("{root}/node_modules/.bin/azurite-queue");
+    let bin = format!("{root}/node_modules/.bin");
     assert!(
-        std::path::Path::new(&binary).exists(),
+        std::path::Path::new(&format!("{bin}/azurite-queue")).exists(),
         "Azurite is not installed: run `bash scripts/test.sh` (it runs `npm ci`)"
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, table_port) = (free_port(), free_port());
     let script = format!(
-        "'{binary}' --queueHost 127.0.0.1 --queuePort {port} --inMemoryPersistence --disableTelemetry \
-         --silent & pid=$!; cat >/dev/null; kill $pid"
+        "'{bin}/azurite-queue' --queueHost 127.0.0.1 --queuePort {port} --inMemoryPersistence \
+         --disableTelemetry --silent & queue=$!; \
+         '{bin}/azurite-table' --tableHost 127.0.0.1 --tablePort {table_port} --inMemoryPersistence \
+         --disableTelemetry --silent & table=$!; cat >/dev/null; kill $queue $table"
     );
     let mut child = Command::new("sh")
         .arg("-c")
@@ -56,7 +66,9 @@ fn start() -> Azurite {
         .expect("sh starts Azurite");
     let lifeline = child.stdin.take().unwrap();
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        || TcpStream::connect(("127.0.0.1", table_port)).is_err()
+    {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "Azurite did not start listening"
@@ -71,6 +83,7 @@ fn start() -> Azurite {
     let _ = lifeline.flush();
     Azurite {
         queue_endpoint: format!("http://127.0.0.1:{port}/devstoreaccount1"),
+        table_endpoint: format!("http://127.0.0.1:{table_port}/devstoreaccount1"),
         _lifeline: Mutex::new(lifeline),
         _shell: Mutex::new(child),
     }

@@ -2,6 +2,7 @@
 
 mod azurite;
 mod binary;
+mod claims;
 mod docs;
 mod duplicates;
 mod exactly_once;
