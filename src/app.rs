@@ -1,5 +1,6 @@
 //! The composition root: builds what every request shares from the settings, once.
 
+use crate::delivery::claims::Claims;
 use crate::delivery::spill::HELD_SUFFIX;
 use crate::delivery::Delivery;
 use crate::destinations::{DataCollector, Destination, LocalFile, LogsIngestion};
@@ -7,6 +8,7 @@ use crate::schema::TableNames;
 use crate::settings::{DestinationConfig, Settings};
 use crate::sources::Verifier;
 use crate::storage_queue::StorageQueue;
+use crate::storage_table::TableClient;
 use crate::timeouts::Timeouts;
 
 /// What every request shares.
@@ -43,6 +45,10 @@ impl AppState {
             .spill
             .as_ref()
             .map(|spill| StorageQueue::new(&spill.service, &spill.queue, &timeouts));
+        let claims = settings.spill.as_ref().map(|spill| {
+            let tables = TableClient::new(&spill.service, &timeouts);
+            Claims::new(tables, settings.claims, &settings.claims_table)
+        });
         let held = settings.spill.as_ref().map(|spill| {
             let name = format!("{}{HELD_SUFFIX}", spill.queue);
             StorageQueue::new(&spill.service, &name, &timeouts)
@@ -56,6 +62,7 @@ impl AppState {
                 destination,
                 &settings.tables,
                 spill,
+                claims,
                 settings.dedup_window,
                 timeouts,
             ),

@@ -47,6 +47,7 @@ fn delivery_summary(error: &DeliveryError) -> String {
         DeliveryError::RowTooLarge { .. } => "a row is too large for Log Analytics".into(),
         DeliveryError::Write { .. } => "the local file could not be written".into(),
         DeliveryError::Encode(_) => "the rows could not be encoded".into(),
+        DeliveryError::Claims(_) => "the webhook could not be claimed in Storage".into(),
     }
 }
 

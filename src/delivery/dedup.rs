@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 /// What identifies a webhook: the first 128 bits of SHA-256 over its key.
@@ -83,6 +83,19 @@ pub struct Ticket {
     key: Digest,
     delivered: Vec<u32>,
     settled: bool,
+    /// Told how the ticket ended, for whoever holds the key's durable claim.
+    watcher: Option<oneshot::Sender<TicketEnd>>,
+}
+
+/// How a ticket ended, as its watcher learns it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TicketEnd {
+    /// Every row was delivered or spilled.
+    Settled,
+    /// Released: these rows (by position) were delivered, the others were not.
+    Released(Vec<u32>),
+    /// Nobody knows whether the rows were written.
+    Unknown,
 }
 
 impl Dedup {
@@ -123,6 +136,7 @@ impl Dedup {
                             key: digest,
                             delivered: delivered.map(Vec::from).unwrap_or_default(),
                             settled: false,
+                            watcher: None,
                         });
                     }
                 }
@@ -202,6 +216,18 @@ fn digest(key: &str) -> Digest {
 }
 
 impl Ticket {
+    /// The key's digest in hex: 32 characters, safe in any storage key.
+    pub fn digest_hex(&self) -> String {
+        self.key.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Learns how this ticket ends (settled, released or unknown), whoever ends it.
+    pub fn watch(&mut self) -> oneshot::Receiver<TicketEnd> {
+        let (sender, receiver) = oneshot::channel();
+        self.watcher = Some(sender);
+        receiver
+    }
+
     /// Positions of the webhook's rows an earlier, interrupted delivery already wrote.
     pub fn delivered(&self) -> &[u32] {
         &self.delivered
@@ -225,13 +251,25 @@ impl Ticket {
 
     fn end(mut self, end: End) {
         self.settled = true;
+        self.tell(match end {
+            End::Settled => TicketEnd::Settled,
+            End::Unknown => TicketEnd::Unknown,
+            End::Released => TicketEnd::Released(self.delivered.clone()),
+        });
         self.dedup.finish(self.key, &mut self.delivered, end);
+    }
+
+    fn tell(&mut self, end: TicketEnd) {
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.send(end);
+        }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.settled {
+            self.tell(TicketEnd::Released(self.delivered.clone()));
             self.dedup
                 .finish(self.key, &mut self.delivered, End::Released);
         }
@@ -305,6 +343,20 @@ mod tests {
         assert!(matches!(dedup.claim("k", soon()).await, Claim::Busy));
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(matches!(dedup.claim("k", soon()).await, Claim::New(_)));
+    }
+
+    #[tokio::test]
+    async fn a_watcher_learns_how_the_ticket_ended() {
+        let dedup = Dedup::new(Duration::from_secs(60));
+        let mut settled = claim(&dedup, "a").await;
+        let ended = settled.watch();
+        settled.settle();
+        assert_eq!(ended.await.unwrap(), TicketEnd::Settled);
+        let mut released = claim(&dedup, "b").await;
+        let ended = released.watch();
+        released.record([1]);
+        drop(released);
+        assert_eq!(ended.await.unwrap(), TicketEnd::Released(vec![1]));
     }
 
     #[tokio::test]

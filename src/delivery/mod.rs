@@ -9,6 +9,7 @@
 //! ([`Timeouts::attempt`]) and commits at the destination anyway, and a queue put whose outcome
 //! is unknown, which keeps the key in flight (refused) for the de-duplication window.
 
+pub mod claims;
 mod concurrency;
 pub mod dedup;
 mod lane;
@@ -20,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use dedup::{Claim, Dedup};
+use claims::{Claims, ClaimsMode, Durable, Lease};
+use dedup::{Claim, Dedup, Ticket, TicketEnd};
 use lane::{Commit, Lane};
 use work::Work;
 
@@ -52,6 +55,10 @@ pub struct Delivery {
     /// One lane per table, in the order of [`Table::ALL`].
     lanes: Vec<Arc<Lane>>,
     dedup: Option<Arc<Dedup>>,
+    /// Durable claims in the app's Table storage, across instances and restarts.
+    claims: Option<Arc<Claims>>,
+    /// When claims last fell back to memory with a WARN line.
+    fallback_warned: Mutex<Option<Instant>>,
     spill: Option<Arc<StorageQueue>>,
     timeouts: Timeouts,
     /// Where spills run: a runtime that outlives the HTTP workers.
@@ -64,18 +71,21 @@ impl std::fmt::Debug for Delivery {
             .field("destination", &self.destination.name())
             .field("spill", &self.spill)
             .field("dedup", &self.dedup.is_some())
+            .field("claims", &self.claims.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Delivery {
     /// Builds the layer; its attempts run on the current runtime, so call it inside the one that
-    /// lives longest. `dedup_window` zero turns de-duplication off; `spill` `None` answers
-    /// failures instead of queueing them.
+    /// lives longest. `dedup_window` zero turns de-duplication off (durable claims too); `spill`
+    /// `None` answers failures instead of queueing them; `claims` `None` de-duplicates in this
+    /// instance's memory only.
     pub fn new(
         destination: Destination,
         tables: &TableNames,
         spill: Option<StorageQueue>,
+        claims: Option<Claims>,
         dedup_window: Duration,
         timeouts: Timeouts,
     ) -> Self {
@@ -91,6 +101,10 @@ impl Delivery {
             destination,
             lanes,
             dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
+            claims: claims
+                .filter(|c| c.mode() != ClaimsMode::Off && !dedup_window.is_zero())
+                .map(Arc::new),
+            fallback_warned: Mutex::new(None),
             spill: spill.map(Arc::new),
             timeouts,
             runtime: Handle::current(),
@@ -137,7 +151,7 @@ impl Delivery {
         deadline: Instant,
         spill: Option<&Arc<StorageQueue>>,
     ) -> Outcome {
-        let ticket = match &self.dedup {
+        let mut ticket = match &self.dedup {
             None => None,
             Some(dedup) => match dedup.claim(&batch.key, deadline).await {
                 Claim::New(ticket) => Some(ticket),
@@ -145,20 +159,85 @@ impl Delivery {
                 Claim::Busy => return Outcome::Failed(DeliveryError::InFlight),
             },
         };
-        let mut work = Work::new(batch.rows, ticket);
-        if work.rows.is_empty() {
-            work.settle();
-            return Outcome::Delivered;
-        }
-        match self.lane(batch.table).commit(work, deadline).await {
-            Commit::Delivered => Outcome::Delivered,
-            Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
-            Commit::Returned(work, error) => match spill {
-                Some(queue) => self.spill(queue, batch.table, work, error).await,
-                // Dropping the work releases the key, remembering any rows already written.
-                None => Outcome::Failed(error),
+        let held = match (&self.claims, &mut ticket) {
+            (Some(claims), Some(ticket)) => match self.claim(claims, ticket, deadline).await {
+                Ok(held) => held,
+                Err(outcome) => return outcome,
             },
+            _ => None,
+        };
+        let mut work = Work::new(batch.rows, ticket);
+        let outcome = if work.rows.is_empty() {
+            work.settle();
+            Outcome::Delivered
+        } else {
+            match self.lane(batch.table).commit(work, deadline).await {
+                Commit::Delivered => Outcome::Delivered,
+                Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
+                Commit::Returned(work, error) => match spill {
+                    Some(queue) => self.spill(queue, batch.table, *work, error).await,
+                    // Dropping the work releases the key, remembering any rows already written.
+                    None => Outcome::Failed(error),
+                },
+            }
+        };
+        if let (Some(claims), Some((lease, ended))) = (&self.claims, held) {
+            let finish = finish_claim(Arc::clone(claims), lease, ended);
+            match outcome {
+                // Recorded before the sender hears 2xx.
+                Outcome::Delivered | Outcome::Spilled => finish.await,
+                // Recorded when the ticket ends: at once, or when an attempt in flight ends.
+                _ => drop(self.runtime.spawn(finish)),
+            }
         }
+        outcome
+    }
+
+    /// Claims the ticket's key durably. `Ok(None)`: no durable claim (Storage is unreachable
+    /// and the mode allows falling back to this instance's memory); `Err`: the answer.
+    async fn claim(
+        &self,
+        claims: &Claims,
+        ticket: &mut Ticket,
+        deadline: Instant,
+    ) -> Result<Option<(Lease, oneshot::Receiver<TicketEnd>)>, Outcome> {
+        let t = &self.timeouts;
+        let lease = claims::lease_for(deadline, t.spill, t.attempt, t.connect);
+        let digest = ticket.digest_hex();
+        let claimed =
+            tokio::time::timeout_at(deadline, claims.claim(&digest, deadline, lease)).await;
+        let error = match claimed {
+            Ok(Ok(Durable::Ours(lease))) => {
+                ticket.record(lease.delivered.iter().copied());
+                let ended = ticket.watch();
+                return Ok(Some((lease, ended)));
+            }
+            Ok(Ok(Durable::Duplicate)) => return Err(Outcome::Duplicate),
+            Ok(Ok(Durable::Busy)) => return Err(Outcome::Failed(DeliveryError::InFlight)),
+            Ok(Err(error)) => ClaimError::Storage(error),
+            Err(_) => ClaimError::Timeout,
+        };
+        if claims.mode() == ClaimsMode::Required {
+            return Err(Outcome::Failed(DeliveryError::Claims(Arc::new(error))));
+        }
+        self.warn_fallback(&error);
+        Ok(None)
+    }
+
+    /// A WARN line at most once a minute while claims fall back to this instance's memory.
+    fn warn_fallback(&self, error: &ClaimError) {
+        let mut last = self
+            .fallback_warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        tracing::warn!(
+            error = chain(error),
+            "Durable claims are unavailable; de-duplication falls back to this instance's memory (at least once across instances) until Storage answers again."
+        );
     }
 
     /// Puts rows no attempt can still commit on the spill queue, within the spill budget; if
@@ -212,6 +291,30 @@ impl Delivery {
             }
         }
     }
+}
+
+/// Records how a held claim ended once its ticket ends.
+async fn finish_claim(claims: Arc<Claims>, lease: Lease, ended: oneshot::Receiver<TicketEnd>) {
+    let end = match ended.await {
+        Ok(TicketEnd::Settled) => claims::End::Committed,
+        Ok(TicketEnd::Released(rows)) => claims::End::Released(rows),
+        Ok(TicketEnd::Unknown) | Err(_) => claims::End::Unknown,
+    };
+    if let Err(error) = claims.finish(lease, end).await {
+        tracing::warn!(
+            error = chain(&error),
+            "A durable claim's outcome could not be recorded; its lease runs out and another instance may take it over."
+        );
+    }
+}
+
+/// Why a durable claim could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("the claims table could not be used")]
+    Storage(#[source] crate::storage_table::TableError),
+    #[error("the claims table did not answer before the delivery deadline")]
+    Timeout,
 }
 
 /// The spill budget ended before a put's message left.

@@ -60,6 +60,8 @@ pub enum DeliveryError {
     },
     #[error("could not encode the rows as JSON")]
     Encode(#[source] Arc<serde_json::Error>),
+    #[error("the webhook could not be claimed durably (DURABLE_CLAIMS=required)")]
+    Claims(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<serde_json::Error> for DeliveryError {
@@ -86,7 +88,8 @@ impl DeliveryError {
             DeliveryError::Token(_)
             | DeliveryError::Unreachable(_)
             | DeliveryError::DeadlineExceeded
-            | DeliveryError::InFlight => false,
+            | DeliveryError::InFlight
+            | DeliveryError::Claims(_) => false,
             DeliveryError::RowTooLarge { .. }
             | DeliveryError::Write { .. }
             | DeliveryError::Encode(_) => true,
@@ -119,6 +122,7 @@ impl DeliveryError {
             DeliveryError::Unreachable(_)
             | DeliveryError::DeadlineExceeded
             | DeliveryError::InFlight
+            | DeliveryError::Claims(_)
             | DeliveryError::Token(_) => true,
             DeliveryError::RowTooLarge { .. }
             | DeliveryError::Write { .. }

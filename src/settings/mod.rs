@@ -17,6 +17,7 @@ use tracing_subscriber::filter::Targets;
 pub use vars::Vars;
 
 use crate::azure::storage::StorageConfig;
+use crate::delivery::claims::{ClaimsMode, DEFAULT_TABLE_PREFIX};
 use crate::destinations::data_collector::DataCollectorConfig;
 use crate::destinations::logs_ingestion::LogsIngestionConfig;
 use crate::schema::{Table, TableName, TableNames};
@@ -71,6 +72,11 @@ pub struct Settings {
     pub spill: Option<SpillConfig>,
     /// `DEDUP_WINDOW_SECONDS`: how long a delivered webhook's key is remembered; zero turns it off.
     pub dedup_window: Duration,
+    /// `DURABLE_CLAIMS`: `auto` (claims in the app's Table storage, falling back to memory when
+    /// it cannot be reached), `required` (503 instead) or `off`.
+    pub claims: ClaimsMode,
+    /// `CLAIMS_TABLE`: the claims tables' name before the date (one table per day).
+    pub claims_table: String,
     /// `DELIVERY_TIMEOUT_SECONDS` and the budgets around it: every timeout the handler has.
     pub timeouts: Timeouts,
     /// `RUST_LOG`: log filter, `info` by default (e.g. `warn,webhook_ingest=debug`).
@@ -105,7 +111,7 @@ pub fn default_max_body_bytes() -> usize {
 const MAX_BODY_CEILING: usize = 104_857_600;
 
 /// Every setting the handler reads (the README documents each; infrastructure must set only these).
-pub const SETTING_NAMES: [&str; 42] = [
+pub const SETTING_NAMES: [&str; 44] = [
     "FUNCTIONS_CUSTOMHANDLER_PORT",
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_INGESTION_DCR_ID",
@@ -141,6 +147,8 @@ pub const SETTING_NAMES: [&str; 42] = [
     "MAX_BODY_BYTES",
     "DELIVERY_TIMEOUT_SECONDS",
     "DEDUP_WINDOW_SECONDS",
+    "DURABLE_CLAIMS",
+    "CLAIMS_TABLE",
     "AzureWebJobsStorage",
     "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__tableServiceUri",
@@ -171,6 +179,8 @@ impl Settings {
             spill: azure::spill(vars)?,
             timeouts: Timeouts::new(delivery_timeout(vars)?),
             dedup_window: dedup_window(vars)?,
+            claims: claims_mode(vars)?,
+            claims_table: claims_table(vars)?,
             log_filter: log_filter(vars)?,
             notices,
         })
@@ -292,6 +302,35 @@ fn dedup_window(vars: &Vars) -> Result<Duration, SettingsError> {
         0..=7 * 24 * 3600,
         what,
     )?))
+}
+
+fn claims_mode(vars: &Vars) -> Result<ClaimsMode, SettingsError> {
+    const NAME: &str = "DURABLE_CLAIMS";
+    match vars.get(NAME)?.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") => Ok(ClaimsMode::Auto),
+        Some("required") => Ok(ClaimsMode::Required),
+        Some("off") => Ok(ClaimsMode::Off),
+        Some(other) => Err(invalid(
+            NAME,
+            format!("must be `auto`, `required` or `off`, not `{other}`"),
+        )),
+    }
+}
+
+/// Table names are 3 to 63 letters and digits, starting with a letter; the date adds 8.
+fn claims_table(vars: &Vars) -> Result<String, SettingsError> {
+    const NAME: &str = "CLAIMS_TABLE";
+    let value = vars.get(NAME)?.unwrap_or(DEFAULT_TABLE_PREFIX);
+    let valid = (3..=55).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(invalid(
+            NAME,
+            format!("`{value}` is not a table name prefix: 3 to 55 letters and digits, starting with a letter"),
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 fn log_filter(vars: &Vars) -> Result<Targets, SettingsError> {

@@ -32,6 +32,17 @@ pub fn fixture_with_id(name: &str, id: &str) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap()
 }
 
+/// A name no other test uses: `prefix` and a counter of this process, with the time.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}{nanos}x{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// An http URL on a loopback port nothing listens on: a destination that is down.
 pub fn closed_port_url() -> String {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -267,6 +278,8 @@ fn base_settings(azure: &FakeDataCollector) -> Vec<(String, String)> {
             format!("{AUDITWOLF_OLD_SECRET},{AUDITWOLF_SECRET}"),
         ),
         ("STACKSTATE_TOKENS", STACKSTATE_TOKEN.to_owned()),
+        // Every test app its own claims, though they share one Azurite.
+        ("CLAIMS_TABLE", unique_name("claims")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -90,7 +90,7 @@ impl Lane {
                     if worth_retrying && !pending.reply.is_closed() {
                         state.parked.push((resume, pending));
                     } else {
-                        let returned = Commit::Returned(pending.work, error.clone());
+                        let returned = Commit::Returned(Box::new(pending.work), error.clone());
                         answers.push((pending.reply, returned));
                     }
                 }

@@ -27,7 +27,7 @@ pub enum Commit {
     /// The destination accepted every row, and the key is settled.
     Delivered,
     /// No attempt for these rows can still commit: they are the caller's again, to spill or fail.
-    Returned(Work, DeliveryError),
+    Returned(Box<Work>, DeliveryError),
     /// The deadline came while an attempt was in flight; its outcome settles the key.
     InFlight,
 }
@@ -114,7 +114,7 @@ impl Lane {
         let phase = {
             let mut state = self.lock();
             if let Some(pending) = state.withdraw(id) {
-                return Commit::Returned(pending.work, DeliveryError::DeadlineExceeded);
+                return Commit::Returned(Box::new(pending.work), DeliveryError::DeadlineExceeded);
             }
             state.sending.get(&id).cloned()
         };
