@@ -159,12 +159,30 @@ impl Delivery {
                 Claim::Busy => return Outcome::Failed(DeliveryError::InFlight),
             },
         };
-        let held = match (&self.claims, &mut ticket) {
-            (Some(claims), Some(ticket)) => match self.claim(claims, ticket, deadline).await {
-                Ok(held) => held,
-                Err(outcome) => return outcome,
-            },
-            _ => None,
+        // The claim's outcome is recorded by its own task, which learns it from the ticket:
+        // it is recorded even if this request goes away, or its attempt ends after the answer.
+        let claimed = match (&self.claims, &mut ticket) {
+            (Some(claims), Some(ticket)) => self.claim(claims, ticket, deadline).await,
+            _ => Ok(None),
+        };
+        let recorded = match claimed {
+            Ok(Some((lease, ended))) => {
+                let claims = Arc::clone(self.claims.as_ref().expect("claimed, so claims are on"));
+                let (done, recorded) = oneshot::channel();
+                self.runtime.spawn(async move {
+                    finish_claim(claims, lease, ended).await;
+                    let _ = done.send(());
+                });
+                Some(recorded)
+            }
+            Ok(None) => None,
+            Err(outcome) => {
+                if let (Outcome::Duplicate, Some(ticket)) = (&outcome, ticket) {
+                    // Remembered here too: the next copy never touches Storage.
+                    ticket.settle();
+                }
+                return outcome;
+            }
         };
         let mut work = Work::new(batch.rows, ticket);
         let outcome = if work.rows.is_empty() {
@@ -181,14 +199,9 @@ impl Delivery {
                 },
             }
         };
-        if let (Some(claims), Some((lease, ended))) = (&self.claims, held) {
-            let finish = finish_claim(Arc::clone(claims), lease, ended);
-            match outcome {
-                // Recorded before the sender hears 2xx.
-                Outcome::Delivered | Outcome::Spilled => finish.await,
-                // Recorded when the ticket ends: at once, or when an attempt in flight ends.
-                _ => drop(self.runtime.spawn(finish)),
-            }
+        if let (Outcome::Delivered | Outcome::Spilled, Some(recorded)) = (&outcome, recorded) {
+            // Committed in Storage before the sender hears 2xx.
+            let _ = recorded.await;
         }
         outcome
     }

@@ -10,7 +10,7 @@ use webhook_ingest::sources::sign_auditwolf;
 
 use crate::helpers::fixture;
 
-fn handler(dir: &Path) -> Command {
+pub fn handler(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
     command
         .current_dir(dir)
@@ -23,7 +23,7 @@ fn handler(dir: &Path) -> Command {
 }
 
 /// The running binary; killed and reaped when dropped, even when an assertion fails.
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -40,7 +40,7 @@ fn start(dir: &Path) -> (Running, String) {
 }
 
 /// Starts a prepared command and reads the address it logs.
-fn start_with(command: Command) -> (Running, String) {
+pub fn start_with(command: Command) -> (Running, String) {
     let (child, address, _) = start_logging(command);
     (child, address)
 }

@@ -6,7 +6,11 @@ use webhook_ingest::azure::storage::StorageConfig;
 use webhook_ingest::storage_table::{TableClient, TableError};
 use webhook_ingest::timeouts::Timeouts;
 
+use std::time::Duration;
+
 use crate::azurite::connection_string;
+use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion};
+use crate::helpers::{fixture_with_id, unique_name};
 
 fn client() -> TableClient {
     let config = StorageConfig::from_connection_string(&connection_string()).unwrap();
@@ -88,4 +92,159 @@ async fn a_replace_with_a_stale_etag_is_refused_and_the_service_clock_is_read() 
     assert!(tables.get(&table, ("cd", "none")).await.unwrap().is_none());
     tables.delete_table(&table).await.unwrap();
     tables.delete_table(&table).await.unwrap();
+}
+
+/// Rows the fake accepted, as (MessageId, EventId), sorted.
+fn delivered(azure: &FakeLogsIngestion) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = azure
+        .rows()
+        .iter()
+        .map(|row| {
+            let text = |name: &str| row[name].as_str().unwrap_or_default().to_owned();
+            (text("MessageId"), text("EventId"))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Every (message, event) the Skytap audit fixture gives for these message ids, sorted.
+fn expected(ids: &[String]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = ids
+        .iter()
+        .flat_map(|id| ["9871234", "9871235"].map(|event| (id.clone(), event.to_owned())))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The settings of one instance of the app: Logs Ingestion at the fake, Azurite for the spill
+/// queue and the claims, `claims` naming the claims shared by every instance.
+fn instance_settings(azure: &FakeLogsIngestion, claims: &str) -> Vec<(String, String)> {
+    let mut settings = azure.managed_identity_settings();
+    settings.extend([
+        ("AzureWebJobsStorage".to_owned(), connection_string()),
+        ("SPILL_QUEUE".to_owned(), unique_name("spill")),
+        ("CLAIMS_TABLE".to_owned(), claims.to_owned()),
+    ]);
+    settings
+}
+
+#[actix_web::test]
+async fn after_a_restart_webhooks_already_answered_are_duplicates_and_nothing_is_written_again() {
+    let azure = FakeLogsIngestion::start();
+    let claims = unique_name("restart");
+    let ids: Vec<String> = (0..10).map(|i| format!("restart-{i}")).collect();
+    let first = spawn_ingestion_app(instance_settings(&azure, &claims)).await;
+    for id in &ids {
+        let answer = first
+            .post(
+                "/api/skytap",
+                &fixture_with_id("skytap-audit.json", id),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.json);
+    }
+    // A new instance: nothing in its memory, everything in Storage.
+    let restarted = spawn_ingestion_app(instance_settings(&azure, &claims)).await;
+    for id in &ids {
+        let answer = restarted
+            .post(
+                "/api/skytap",
+                &fixture_with_id("skytap-audit.json", id),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.json);
+        assert_eq!(answer.json["duplicate"], true, "{id}: {}", answer.json);
+    }
+    assert_eq!(delivered(&azure), expected(&ids));
+}
+
+#[actix_web::test]
+async fn with_storage_down_claims_fall_back_to_memory_or_refuse_as_the_setting_says() {
+    let azure = FakeLogsIngestion::start();
+    let down = format!("{}/devstoreaccount1", crate::helpers::closed_port_url());
+    let storage = connection_string().replace(&crate::azurite::azurite().table_endpoint, &down);
+    for (mode, status) in [("auto", 200), ("required", 503)] {
+        let mut settings = instance_settings(&azure, &unique_name("down"));
+        settings.push(("AzureWebJobsStorage".into(), storage.clone()));
+        settings.push(("DURABLE_CLAIMS".into(), mode.into()));
+        let app = spawn_ingestion_app(settings).await;
+        let id = format!("down-{mode}");
+        let answer = app
+            .post(
+                "/api/skytap",
+                &fixture_with_id("skytap-audit.json", &id),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, status, "{mode}: {}", answer.json);
+        if status == 503 {
+            let error = answer.json["error"].as_str().unwrap();
+            assert!(error.contains("claimed in Storage"), "{error}");
+            assert!(answer.retry_after.is_some());
+        }
+    }
+    assert_eq!(delivered(&azure), expected(&["down-auto".to_owned()]));
+}
+
+#[actix_web::test]
+async fn three_instances_behind_a_router_write_every_event_exactly_once() {
+    use crate::binary::{handler, start_with};
+    let azure = FakeLogsIngestion::start();
+    // A quarter of requests commit after 3 s; senders give up after 2 s and retry elsewhere.
+    azure.slow_every(4, Duration::from_secs(3));
+    let claims = unique_name("scaleout");
+    let dir = tempfile::tempdir().unwrap();
+    let instances: Vec<_> = (0..3)
+        .map(|_| {
+            let mut command = handler(dir.path());
+            command.env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
+            for (name, value) in instance_settings(&azure, &claims) {
+                command.env(name, value);
+            }
+            start_with(command)
+        })
+        .collect();
+    let addresses: Vec<String> = instances.iter().map(|(_, a)| a.clone()).collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!("scaleout-{i}")).collect();
+    let senders = ids.iter().enumerate().map(|(i, id)| {
+        let (client, addresses) = (&client, &addresses);
+        async move {
+            let body = fixture_with_id("skytap-audit.json", id);
+            let mut pick = i * 7 + 3;
+            for _ in 0..40 {
+                pick = (pick * 1_103_515_245 + 12_345) % 2_147_483_648;
+                let address = &addresses[(pick >> 8) % addresses.len()];
+                let sent = client
+                    .post(format!("{address}/api/skytap"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if let Ok(answer) = sent {
+                    if answer.status().is_success() {
+                        return true;
+                    }
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    });
+    let answered = futures_util::future::join_all(senders).await;
+    assert!(answered.iter().all(|ok| *ok), "every sender got a 2xx");
+    // Attempts that outlived their senders have committed by now.
+    actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        delivered(&azure),
+        expected(&ids),
+        "every event exactly once"
+    );
+    drop(instances);
 }

@@ -53,6 +53,9 @@ struct State {
     max_bytes: usize,
     refuse_all_tokens: bool,
     delay: std::time::Duration,
+    /// Every n-th ingestion request waits this long before it commits (n, delay).
+    slow_every: Option<(usize, std::time::Duration)>,
+    ingestion_requests: usize,
     /// Answers for the next managed-identity requests, then `token_answer`.
     token_script: VecDeque<TokenAnswer>,
     token_answer: TokenAnswer,
@@ -76,6 +79,8 @@ impl FakeLogsIngestion {
             max_bytes: ONE_MB,
             refuse_all_tokens: false,
             delay: std::time::Duration::ZERO,
+            slow_every: None,
+            ingestion_requests: 0,
             token_script: VecDeque::new(),
             token_answer: TokenAnswer::Issue,
         }));
@@ -110,6 +115,10 @@ impl FakeLogsIngestion {
     /// Makes the fake wait this long before it checks and commits a request.
     pub fn delay_with(&self, delay: std::time::Duration) {
         self.state.lock().unwrap().delay = delay;
+    }
+    /// Makes every `n`-th ingestion request wait `delay` before it commits.
+    pub fn slow_every(&self, n: usize, delay: std::time::Duration) {
+        self.state.lock().unwrap().slow_every = Some((n, delay));
     }
     pub fn set_max_bytes(&self, bytes: usize) {
         self.state.lock().unwrap().max_bytes = bytes;
@@ -266,7 +275,14 @@ async fn ingest(
     body: web::Bytes,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
-    let delay = state.lock().unwrap().delay;
+    let delay = {
+        let mut state = state.lock().unwrap();
+        state.ingestion_requests += 1;
+        match state.slow_every {
+            Some((n, slow)) if state.ingestion_requests % n == 0 => slow,
+            _ => state.delay,
+        }
+    };
     actix_web::rt::time::sleep(delay).await;
     let mut state = state.lock().unwrap();
     let verdict = check(&req, &path.0, &path.1, &body, &state);
