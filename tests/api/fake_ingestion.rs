@@ -279,7 +279,7 @@ async fn ingest(
         let mut state = state.lock().unwrap();
         state.ingestion_requests += 1;
         match state.slow_every {
-            Some((n, slow)) if state.ingestion_requests % n == 0 => slow,
+            Some((n, slow)) if state.ingestion_requests.is_multiple_of(n) => slow,
             _ => state.delay,
         }
     };

@@ -300,3 +300,15 @@ fn the_holding_queue_exists_and_rows_waiting_in_any_queue_for_an_hour_alert_an_o
         assert!(alert.contains(needed), "{needed}");
     }
 }
+
+#[test]
+fn the_apps_identity_may_write_durable_claims_in_its_storage_tables() {
+    let bicep = read("infra/main.bicep");
+    let start = bicep.find("var storageRoles = [").unwrap();
+    let roles = &bicep[start..start + bicep[start..].find(']').unwrap()];
+    assert!(
+        roles.contains("roles.storageTableDataContributor"),
+        "{roles}"
+    );
+    assert!(bicep.contains("storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'"));
+}
