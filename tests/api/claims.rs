@@ -248,3 +248,58 @@ async fn three_instances_behind_a_router_write_every_event_exactly_once() {
     );
     drop(instances);
 }
+
+#[actix_web::test]
+async fn a_live_claim_is_waited_for_and_an_expired_one_taken_over_by_the_services_clock() {
+    use tokio::time::Instant;
+    use webhook_ingest::delivery::claims::{Claims, ClaimsMode, Durable, End};
+    let prefix = unique_name("lease");
+    let first = Claims::new(client(), ClaimsMode::Auto, &prefix);
+    let second = Claims::new(client(), ClaimsMode::Auto, &prefix);
+    let digest = "0123456789abcdef0123456789abcdef";
+    let soon = || Instant::now() + Duration::from_millis(600);
+    let Durable::Ours(lease) = first
+        .claim(digest, soon(), Duration::from_secs(2))
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim is ours");
+    };
+    assert!(
+        matches!(
+            second
+                .claim(digest, soon(), Duration::from_secs(2))
+                .await
+                .unwrap(),
+            Durable::Busy
+        ),
+        "a live lease makes a copy wait, then answer busy"
+    );
+    // The lease (2 s, and a second for the Date header's resolution) runs out by Storage's clock.
+    actix_web::rt::time::sleep(Duration::from_millis(3_500)).await;
+    let later = Instant::now() + Duration::from_secs(5);
+    let Durable::Ours(taken) = second
+        .claim(digest, later, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("an expired claim is taken over");
+    };
+    // The first owner's late outcome is not recorded over the new owner's claim.
+    first.finish(lease, End::Committed).await.unwrap();
+    assert!(matches!(
+        first
+            .claim(digest, soon(), Duration::from_secs(2))
+            .await
+            .unwrap(),
+        Durable::Busy
+    ));
+    second.finish(taken, End::Committed).await.unwrap();
+    assert!(matches!(
+        first
+            .claim(digest, soon(), Duration::from_secs(2))
+            .await
+            .unwrap(),
+        Durable::Duplicate
+    ));
+}
