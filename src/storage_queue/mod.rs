@@ -7,4 +7,5 @@
 mod service;
 mod signing;
 
-pub use service::{QueueError, QueueMessage, StorageQueue, API_VERSION};
+pub use service::{QueueError, QueueMessage, StorageQueue};
+pub use signing::API_VERSION;

@@ -6,16 +6,13 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode, Url};
 use tokio::sync::OnceCell;
 
-use super::signing::{string_to_sign, CONTENT_TYPE};
+use super::signing::{string_to_sign, API_VERSION, CONTENT_TYPE};
 use crate::azure::storage::{Signer, StorageConfig};
 
 use crate::azure::identity::TokenError;
 use crate::azure::send_phase::SendPhase;
 use crate::azure::{http, shared_key};
 use crate::timeouts::Timeouts;
-
-/// Recent enough for `messagettl=-1` (2017-07-29) and accepted by Azurite 3.
-pub const API_VERSION: &str = "2021-08-06";
 
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]

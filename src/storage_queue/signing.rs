@@ -2,7 +2,8 @@
 
 use reqwest::{Method, Url};
 
-use super::service::API_VERSION;
+/// Recent enough for `messagettl=-1` (2017-07-29) and accepted by Azurite 3.
+pub const API_VERSION: &str = "2021-08-06";
 
 /// The content type of every request body sent to the queue service.
 pub const CONTENT_TYPE: &str = "application/xml";

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::azurite::connection_string;
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion};
-use crate::helpers::{fixture_with_id, unique_name};
+use crate::helpers::{fixture_with_id, unique_name, Answer, TestApp};
 
 fn client() -> TableClient {
     let config = StorageConfig::from_connection_string(&connection_string()).unwrap();
@@ -130,6 +130,11 @@ fn instance_settings(azure: &FakeLogsIngestion, claims: &str) -> Vec<(String, St
     settings
 }
 
+async fn post_skytap(app: &TestApp, id: &str) -> Answer {
+    let body = fixture_with_id("skytap-audit.json", id);
+    app.post("/api/skytap", &body, &[]).await
+}
+
 #[actix_web::test]
 async fn after_a_restart_webhooks_already_answered_are_duplicates_and_nothing_is_written_again() {
     let azure = FakeLogsIngestion::start();
@@ -137,25 +142,13 @@ async fn after_a_restart_webhooks_already_answered_are_duplicates_and_nothing_is
     let ids: Vec<String> = (0..10).map(|i| format!("restart-{i}")).collect();
     let first = spawn_ingestion_app(instance_settings(&azure, &claims)).await;
     for id in &ids {
-        let answer = first
-            .post(
-                "/api/skytap",
-                &fixture_with_id("skytap-audit.json", id),
-                &[],
-            )
-            .await;
+        let answer = post_skytap(&first, id).await;
         assert_eq!(answer.status, 200, "{}", answer.json);
     }
     // A new instance: nothing in its memory, everything in Storage.
     let restarted = spawn_ingestion_app(instance_settings(&azure, &claims)).await;
     for id in &ids {
-        let answer = restarted
-            .post(
-                "/api/skytap",
-                &fixture_with_id("skytap-audit.json", id),
-                &[],
-            )
-            .await;
+        let answer = post_skytap(&restarted, id).await;
         assert_eq!(answer.status, 200, "{}", answer.json);
         assert_eq!(answer.json["duplicate"], true, "{id}: {}", answer.json);
     }
@@ -173,13 +166,7 @@ async fn with_storage_down_claims_fall_back_to_memory_or_refuse_as_the_setting_s
         settings.push(("DURABLE_CLAIMS".into(), mode.into()));
         let app = spawn_ingestion_app(settings).await;
         let id = format!("down-{mode}");
-        let answer = app
-            .post(
-                "/api/skytap",
-                &fixture_with_id("skytap-audit.json", &id),
-                &[],
-            )
-            .await;
+        let answer = post_skytap(&app, &id).await;
         assert_eq!(answer.status, status, "{mode}: {}", answer.json);
         if status == 503 {
             let error = answer.json["error"].as_str().unwrap();
