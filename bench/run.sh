@@ -125,6 +125,17 @@ for api in li dc; do
 done
 read -r rps p50 p99 bad rss out <<<"$(handler_run li "$fast" 64 RUST_LOG=warn)"
 row "li, 64 conn, destination at once, RUST_LOG=warn (cost of the request log line)" "$rps" "$(ratio "$rps" "$bare_rps")× bare" "$p50" "$p99" "$bad" "$rss" "$out"
+# Durable claims on (the default with AzureWebJobsStorage), against Azurite's table service on
+# loopback, next to the same settings with DURABLE_CLAIMS=off in this run.
+table_port=$(free_port)
+node_modules/.bin/azurite-table --tableHost 127.0.0.1 --tablePort "$table_port" --inMemoryPersistence \
+  --disableTelemetry --silent >/dev/null 2>&1 & pids+=($!)
+for _ in $(seq 1 1000); do (echo > "/dev/tcp/127.0.0.1/$table_port") 2>/dev/null && break; sleep 0.01; done
+storage="AzureWebJobsStorage=UseDevelopmentStorage=true;TableEndpoint=http://127.0.0.1:$table_port/devstoreaccount1"
+read -r off_rps off_p50 off_p99 bad rss out <<<"$(handler_run li "$fast" 64 "$storage DURABLE_CLAIMS=off")"
+row "li, 64 conn, with Storage, claims off" "$off_rps" "$(ratio "$off_rps" "$bare_rps")× bare" "$off_p50" "$off_p99" "$bad" "$rss" "$out"
+read -r rps p50 p99 bad rss out <<<"$(handler_run li "$fast" 64 "$storage")"
+row "li, 64 conn, with Storage, claims on (Azurite)" "$rps" "$(ratio "$rps" "$off_rps")× claims off" "$p50" "$p99" "$bad" "$rss" "$out"
 for api in li dc; do
   read -r rps p50 p99 bad rss out <<<"$(handler_run "$api" "$fast" 1)"
   row "$api, 1 conn, destination at once" "$rps" "p50 +$(awk -v a="$p50" -v b="$rt_p50" 'BEGIN { printf "%.3f", a - b }') ms over a round trip" "$p50" "$p99" "$bad" "$rss" "$out"
