@@ -290,3 +290,113 @@ async fn a_live_claim_is_waited_for_and_an_expired_one_taken_over_by_the_service
         Durable::Duplicate
     ));
 }
+
+/// A table endpoint in front of Azurite that passes each request on (one per connection) but
+/// drops the connection without an answer after passing on the first entity insert.
+async fn table_proxy_losing_the_first_insert_answer() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let upstream = crate::azurite::azurite().table_endpoint.clone();
+    let origin = upstream.trim_end_matches("/devstoreaccount1").to_owned();
+    actix_web::rt::spawn(async move {
+        let mut lost = false;
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 8192];
+            let (head, body) = loop {
+                let read = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break (
+                            text[..end].to_owned(),
+                            request[end + 4..end + 4 + length].to_vec(),
+                        );
+                    }
+                }
+            };
+            let mut lines = head.lines();
+            let mut start = lines.next().unwrap().split(' ');
+            let (method, path) = (
+                start.next().unwrap().to_owned(),
+                start.next().unwrap().to_owned(),
+            );
+            let mut forward = reqwest::Client::new().request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{origin}{path}"),
+            );
+            for line in lines {
+                let (name, value) = line.split_once(':').unwrap();
+                if !["host", "content-length", "connection"]
+                    .contains(&name.to_ascii_lowercase().as_str())
+                {
+                    forward = forward.header(name.trim(), value.trim());
+                }
+            }
+            let answer = forward.body(body).send().await.unwrap();
+            let is_insert = method == "POST" && !path.ends_with("/Tables");
+            if is_insert && !lost {
+                lost = true;
+                continue; // the socket is dropped unanswered
+            }
+            let status = answer.status();
+            let headers: Vec<String> = answer
+                .headers()
+                .iter()
+                .filter(|(n, _)| {
+                    !["content-length", "connection", "transfer-encoding"].contains(&n.as_str())
+                })
+                .map(|(n, v)| format!("{n}: {}\r\n", v.to_str().unwrap()))
+                .collect();
+            let body = answer.bytes().await.unwrap();
+            let head = format!(
+                "HTTP/1.1 {} {}\r\n{}content-length: {}\r\nconnection: close\r\n\r\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or(""),
+                headers.concat(),
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+        }
+    });
+    format!("http://{address}/devstoreaccount1")
+}
+
+#[actix_web::test]
+async fn an_insert_whose_answer_was_lost_is_recognised_as_ours() {
+    use tokio::time::Instant;
+    use webhook_ingest::delivery::claims::{Claims, ClaimsMode, Durable};
+    let proxy = table_proxy_losing_the_first_insert_answer().await;
+    let connection = connection_string().replace(&crate::azurite::azurite().table_endpoint, &proxy);
+    let config = StorageConfig::from_connection_string(&connection).unwrap();
+    let claims = Claims::new(
+        TableClient::new(&config, &Timeouts::default()),
+        ClaimsMode::Auto,
+        &unique_name("lost"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let claimed = claims
+        .claim(
+            "fedcba9876543210fedcba9876543210",
+            deadline,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(claimed, Durable::Ours(_)),
+        "the landed insert is ours"
+    );
+}
