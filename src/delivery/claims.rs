@@ -138,45 +138,68 @@ impl Claims {
         self.ensure_table(&current, today).await?;
         let key = (&digest[..2], digest);
         let claim_id = random_id();
+        // The table a live claim was found in: while waiting for it, only it is read again.
+        let mut waiting_on: Option<&str> = None;
         loop {
             if Instant::now() >= deadline {
                 return Ok(Durable::Busy);
             }
-            let (table, entity) = match self.tables.get(&previous, key).await? {
-                Some(entity) => (previous.as_str(), entity),
+            let found = match waiting_on {
+                Some(table) => match self.tables.get(table, key).await? {
+                    Some(entity) => Found::Claim(table, entity),
+                    None => Found::Gone,
+                },
                 None => {
-                    let fresh = self.fresh(&claim_id, 1, lease, &[]);
-                    let lost = match self.tables.insert(&current, key, &fresh).await {
-                        Ok(written) => {
-                            let key = (key.0, key.1);
-                            return Ok(self.lease(
-                                &current,
-                                key,
-                                written.etag,
-                                1,
-                                &claim_id,
-                                vec![],
-                            ));
-                        }
-                        Err(TableError::Conflict) => None,
-                        // The insert may have landed with its answer lost: the read tells.
-                        Err(TableError::Unreachable(error)) => Some(error),
-                        Err(other) => return Err(other),
-                    };
-                    match (self.tables.get(&current, key).await?, lost) {
-                        (Some(entity), _) => (current.as_str(), entity),
-                        (None, Some(error)) => return Err(TableError::Unreachable(error)),
-                        // Claimed and gone between our insert and read (released, expired):
-                        // try again.
-                        (None, None) => continue,
-                    }
+                    self.find_or_insert(&current, &previous, key, &claim_id, lease)
+                        .await?
+                }
+            };
+            let (table, entity) = match found {
+                Found::Inserted(etag) => {
+                    return Ok(self.lease(&current, key, etag, 1, &claim_id, vec![]));
+                }
+                Found::Claim(table, entity) => (table, entity),
+                Found::Gone => {
+                    waiting_on = None;
+                    continue;
                 }
             };
             match self.decide(table, key, entity, &claim_id, lease).await? {
                 Some(outcome) => return Ok(outcome),
-                None if Instant::now() + POLL < deadline => tokio::time::sleep(POLL).await,
+                None if Instant::now() + POLL < deadline => {
+                    waiting_on = Some(table);
+                    tokio::time::sleep(POLL).await;
+                }
                 None => return Ok(Durable::Busy),
             }
+        }
+    }
+
+    /// Yesterday's claim if there is one, else a new claim in today's table, else (it exists,
+    /// or the insert's answer was lost) today's claim as it stands.
+    async fn find_or_insert<'a>(
+        &self,
+        current: &'a str,
+        previous: &'a str,
+        key: (&str, &str),
+        claim_id: &str,
+        lease: Duration,
+    ) -> Result<Found<'a>, TableError> {
+        if let Some(entity) = self.tables.get(previous, key).await? {
+            return Ok(Found::Claim(previous, entity));
+        }
+        let fresh = self.fresh(claim_id, 1, lease, &[]);
+        let lost = match self.tables.insert(current, key, &fresh).await {
+            Ok(written) => return Ok(Found::Inserted(written.etag)),
+            Err(TableError::Conflict) => None,
+            // The insert may have landed with its answer lost: the read tells.
+            Err(TableError::Unreachable(error)) => Some(error),
+            Err(other) => return Err(other),
+        };
+        match (self.tables.get(current, key).await?, lost) {
+            (Some(entity), _) => Ok(Found::Claim(current, entity)),
+            (None, Some(error)) => Err(TableError::Unreachable(error)),
+            (None, None) => Ok(Found::Gone),
         }
     }
 
@@ -332,6 +355,16 @@ impl Claims {
         }
         Ok(())
     }
+}
+
+/// What a look for a key's claim found.
+enum Found<'a> {
+    /// A claim in this table.
+    Claim(&'a str, Entity),
+    /// None: today's insert made one, with this ETag.
+    Inserted(String),
+    /// None, though one existed a moment ago: look again.
+    Gone,
 }
 
 /// How a held claim ended.
