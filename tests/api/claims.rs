@@ -17,14 +17,6 @@ fn client() -> TableClient {
     TableClient::new(&config, &Timeouts::default())
 }
 
-fn unique_table(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}{}", nanos % 1_000_000_000_000)
-}
-
 fn properties(value: Value) -> Map<String, Value> {
     value.as_object().unwrap().clone()
 }
@@ -32,7 +24,7 @@ fn properties(value: Value) -> Map<String, Value> {
 #[actix_web::test]
 async fn two_concurrent_inserts_of_one_key_and_exactly_one_wins() {
     let tables = client();
-    let table = unique_table("race");
+    let table = unique_name("race");
     tables.create_table(&table).await.unwrap();
     tables.create_table(&table).await.unwrap();
     let key = ("ab", "abcdef");
@@ -55,7 +47,7 @@ async fn two_concurrent_inserts_of_one_key_and_exactly_one_wins() {
 #[actix_web::test]
 async fn a_replace_with_a_stale_etag_is_refused_and_the_service_clock_is_read() {
     let tables = client();
-    let table = unique_table("etag");
+    let table = unique_name("etag");
     tables.create_table(&table).await.unwrap();
     let key = ("cd", "0123");
     let first = tables

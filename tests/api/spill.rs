@@ -32,12 +32,9 @@ const FIXTURES: [(&str, &str); 13] = [
     ("stackstate-close.json", "stackstate"),
 ];
 
+/// A queue of this test's own (names are lower-case letters, digits and hyphens).
 pub fn unique_queue(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{test}-{nanos}")
+    crate::helpers::unique_name(&format!("{test}-"))
 }
 
 pub fn queue(name: &str) -> StorageQueue {
