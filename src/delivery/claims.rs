@@ -59,6 +59,9 @@ pub struct Lease {
     attempt: i64,
     claim_id: String,
     pub delivered: Vec<u32>,
+    /// Taken over from a holder that stopped mid-delivery (its lease ran out with the outcome
+    /// unrecorded): rows it sent but never recorded may be written again.
+    pub unrecorded: bool,
 }
 
 /// The claims of every webhook this instance handles.
@@ -156,7 +159,8 @@ impl Claims {
             };
             let (table, entity) = match found {
                 Found::Inserted(etag) => {
-                    return Ok(self.lease(&current, key, etag, 1, &claim_id, vec![]));
+                    let lease = self.lease(&current, key, etag, 1, &claim_id, vec![]);
+                    return Ok(Durable::Ours(lease));
                 }
                 Found::Claim(table, entity) => (table, entity),
                 Found::Gone => {
@@ -220,14 +224,8 @@ impl Claims {
             Some(State::Committed | State::Spilled) => return Ok(Some(Durable::Duplicate)),
             Some(State::Unknown) if !expired(&entity) => return Ok(None),
             Some(State::InFlight) if ours => {
-                return Ok(Some(self.lease(
-                    table,
-                    key,
-                    entity.etag,
-                    attempt,
-                    claim_id,
-                    delivered,
-                )))
+                let lease = self.lease(table, key, entity.etag, attempt, claim_id, delivered);
+                return Ok(Some(Durable::Ours(lease)));
             }
             Some(State::InFlight) => expired(&entity),
             // Released, unreadable, or an unknown outcome whose lease has long run out.
@@ -244,14 +242,10 @@ impl Claims {
             .await
         {
             Ok(written) => {
-                if State::of(&entity) == Some(State::InFlight) {
-                    tracing::warn!(
-                        attempt = next,
-                        "Took over a claim whose lease ran out: its owner stopped mid-delivery, so rows it sent but never recorded may be written again."
-                    );
-                }
-                let lease = self.lease(table, key, written.etag, next, claim_id, delivered);
-                Ok(Some(lease))
+                let mut lease = self.lease(table, key, written.etag, next, claim_id, delivered);
+                lease.unrecorded =
+                    matches!(State::of(&entity), Some(State::InFlight | State::Unknown));
+                Ok(Some(Durable::Ours(lease)))
             }
             // Someone else took it: look again.
             Err(TableError::Changed) => Ok(None),
@@ -267,8 +261,8 @@ impl Claims {
         attempt: i64,
         claim_id: &str,
         delivered: Vec<u32>,
-    ) -> Durable {
-        Durable::Ours(Lease {
+    ) -> Lease {
+        Lease {
             table: table.to_owned(),
             partition: key.0.to_owned(),
             row: key.1.to_owned(),
@@ -276,7 +270,8 @@ impl Claims {
             attempt,
             claim_id: claim_id.to_owned(),
             delivered,
-        })
+            unrecorded: false,
+        }
     }
 
     /// Records how a held claim ended: committed or spilled (every row written), released with

@@ -90,8 +90,10 @@ pub struct Ticket {
 /// How a ticket ended, as its watcher learns it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TicketEnd {
-    /// Every row was delivered or spilled.
+    /// Every row was delivered.
     Settled,
+    /// Every row was delivered or spilled, some of them spilled.
+    Spilled,
     /// Released: these rows (by position) were delivered, the others were not.
     Released(Vec<u32>),
     /// Nobody knows whether the rows were written.
@@ -240,22 +242,23 @@ impl Ticket {
 
     /// Every row is delivered (or spilled): later copies are duplicates.
     pub fn settle(self) {
-        self.end(End::Settled);
+        self.end(End::Settled, TicketEnd::Settled);
+    }
+
+    /// Every row is delivered or on the spill queue: later copies are duplicates.
+    pub fn settle_spilled(self) {
+        self.end(End::Settled, TicketEnd::Spilled);
     }
 
     /// Nobody knows whether the rows were written: later copies are refused as in flight until
     /// the window ends, rather than risk writing them twice.
     pub fn keep_in_flight(self) {
-        self.end(End::Unknown);
+        self.end(End::Unknown, TicketEnd::Unknown);
     }
 
-    fn end(mut self, end: End) {
+    fn end(mut self, end: End, told: TicketEnd) {
         self.settled = true;
-        self.tell(match end {
-            End::Settled => TicketEnd::Settled,
-            End::Unknown => TicketEnd::Unknown,
-            End::Released => TicketEnd::Released(self.delivered.clone()),
-        });
+        self.tell(told);
         self.dedup.finish(self.key, &mut self.delivered, end);
     }
 
@@ -357,6 +360,11 @@ mod tests {
         released.record([1]);
         drop(released);
         assert_eq!(ended.await.unwrap(), TicketEnd::Released(vec![1]));
+        let mut spilled = claim(&dedup, "c").await;
+        let ended = spilled.watch();
+        spilled.settle_spilled();
+        assert_eq!(ended.await.unwrap(), TicketEnd::Spilled);
+        assert!(matches!(dedup.claim("c", soon()).await, Claim::Duplicate));
     }
 
     #[tokio::test]

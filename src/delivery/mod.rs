@@ -162,7 +162,9 @@ impl Delivery {
         // The claim's outcome is recorded by its own task, which learns it from the ticket:
         // it is recorded even if this request goes away, or its attempt ends after the answer.
         let claimed = match (&self.claims, &mut ticket) {
-            (Some(claims), Some(ticket)) => self.claim(claims, ticket, deadline).await,
+            (Some(claims), Some(ticket)) => {
+                self.claim(claims, ticket, batch.rows.len(), deadline).await
+            }
             _ => Ok(None),
         };
         let recorded = match claimed {
@@ -212,6 +214,7 @@ impl Delivery {
         &self,
         claims: &Claims,
         ticket: &mut Ticket,
+        rows: usize,
         deadline: Instant,
     ) -> Result<Option<(Lease, oneshot::Receiver<TicketEnd>)>, Outcome> {
         let t = &self.timeouts;
@@ -221,6 +224,13 @@ impl Delivery {
             tokio::time::timeout_at(deadline, claims.claim(&digest, deadline, lease)).await;
         let error = match claimed {
             Ok(Ok(Durable::Ours(lease))) => {
+                if lease.unrecorded {
+                    tracing::warn!(
+                        claim = digest,
+                        unknown_rows = rows.saturating_sub(lease.delivered.len()),
+                        "Took over a claim whose holder stopped mid-delivery: rows it may have sent without recording the answer are written again."
+                    );
+                }
                 ticket.record(lease.delivered.iter().copied());
                 let ended = ticket.watch();
                 return Ok(Some((lease, ended)));
@@ -310,6 +320,7 @@ impl Delivery {
 async fn finish_claim(claims: Arc<Claims>, lease: Lease, ended: oneshot::Receiver<TicketEnd>) {
     let end = match ended.await {
         Ok(TicketEnd::Settled) => claims::End::Committed,
+        Ok(TicketEnd::Spilled) => claims::End::Spilled,
         Ok(TicketEnd::Released(rows)) => claims::End::Released(rows),
         Ok(TicketEnd::Unknown) | Err(_) => claims::End::Unknown,
     };
@@ -365,7 +376,7 @@ async fn put_all(
             }
         }
     }
-    work.settle();
+    work.settle_spilled();
     Ok(())
 }
 

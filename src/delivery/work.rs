@@ -84,6 +84,13 @@ impl Work {
         }
     }
 
+    /// Every row is delivered or on the spill queue: copies are duplicates from now on.
+    pub fn settle_spilled(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            ticket.settle_spilled();
+        }
+    }
+
     /// Whether the rows were written is unknown: copies are refused as in flight for a while.
     pub fn keep_in_flight(&mut self) {
         if let Some(ticket) = self.ticket.take() {

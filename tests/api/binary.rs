@@ -46,7 +46,7 @@ pub fn start_with(command: Command) -> (Running, String) {
 }
 
 /// Starts a prepared command, reads the address it logs, and hands over the rest of its log.
-fn start_logging(mut command: Command) -> (Running, String, BufReader<ChildStdout>) {
+pub fn start_logging(mut command: Command) -> (Running, String, BufReader<ChildStdout>) {
     let mut child = command.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let child = Running(child);

@@ -6,9 +6,13 @@ use webhook_ingest::azure::storage::StorageConfig;
 use webhook_ingest::storage_table::{TableClient, TableError};
 use webhook_ingest::timeouts::Timeouts;
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::azurite::connection_string;
+use crate::binary::{handler, start_logging, Running};
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion};
 use crate::helpers::{fixture_with_id, unique_name, Answer, TestApp};
 
@@ -171,21 +175,15 @@ async fn with_storage_down_claims_fall_back_to_memory_or_refuse_as_the_setting_s
 
 #[actix_web::test]
 async fn three_instances_behind_a_router_write_every_event_exactly_once() {
-    use crate::binary::{handler, start_with};
     let azure = FakeLogsIngestion::start();
     // A quarter of requests commit after 3 s; senders give up after 2 s and retry elsewhere.
     azure.slow_every(4, Duration::from_secs(3));
     let claims = unique_name("scaleout");
     let dir = tempfile::tempdir().unwrap();
+    let settings = instance_settings(&azure, &claims);
+    let log = Log::default();
     let instances: Vec<_> = (0..3)
-        .map(|_| {
-            let mut command = handler(dir.path());
-            command.env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
-            for (name, value) in instance_settings(&azure, &claims) {
-                command.env(name, value);
-            }
-            start_with(command)
-        })
+        .map(|_| start_instance(dir.path(), &settings, &log))
         .collect();
     let addresses: Vec<String> = instances.iter().map(|(_, a)| a.clone()).collect();
     let client = reqwest::Client::builder()
@@ -224,6 +222,122 @@ async fn three_instances_behind_a_router_write_every_event_exactly_once() {
         delivered(&azure),
         expected(&ids),
         "every event exactly once"
+    );
+    drop(instances);
+}
+
+/// Every line an instance logs, on either stream.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Starts one instance of the app as its own process; its log lines are collected in `log`
+/// as they come (so its pipes never fill).
+fn start_instance(dir: &Path, settings: &[(String, String)], log: &Log) -> (Running, String) {
+    let mut command = handler(dir);
+    command.env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
+    command.envs(settings.iter().map(|(name, value)| (name, value)));
+    let (mut process, address, stdout) = start_logging(command);
+    let stderr = BufReader::new(process.0.stderr.take().unwrap());
+    let streams: [Box<dyn BufRead + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
+    for stream in streams {
+        let log = Arc::clone(log);
+        std::thread::spawn(move || {
+            for line in stream.lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    (process, address)
+}
+
+/// Rows the logged takeovers said may be written again (`unknown_rows=`), summed.
+fn counted_unknown_rows(log: &Log) -> usize {
+    let log = log.lock().unwrap();
+    log.iter()
+        .filter(|line| line.contains("Took over a claim"))
+        .map(|line| {
+            let value = line.split("unknown_rows=").nth(1).unwrap_or_default();
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<usize>().unwrap()
+        })
+        .sum()
+}
+
+#[actix_web::test]
+async fn instances_killed_mid_delivery_lose_nothing_and_write_again_only_rows_they_counted() {
+    let azure = FakeLogsIngestion::start();
+    // Every request takes 300 ms at the destination, so a kill often lands mid-attempt; the
+    // destination commits what it received even when the instance that sent it is gone.
+    azure.delay_with(Duration::from_millis(300));
+    let mut settings = instance_settings(&azure, &unique_name("sigkill"));
+    // A short deadline keeps the leases of killed instances short (deadline + 40 s).
+    settings.push(("DELIVERY_TIMEOUT_SECONDS".into(), "2".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let mut instances: Vec<(Running, String)> = (0..3)
+        .map(|_| start_instance(dir.path(), &settings, &log))
+        .collect();
+    let addresses = Arc::new(Mutex::new(
+        instances.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>(),
+    ));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let ids: Vec<String> = (0..90).map(|i| format!("sigkill-{i}")).collect();
+    let senders = ids.iter().enumerate().map(|(i, id)| {
+        let (client, addresses) = (&client, &addresses);
+        async move {
+            // Arrivals spread over the 6 s of kills.
+            actix_web::rt::time::sleep(Duration::from_millis(i as u64 * 65)).await;
+            let body = fixture_with_id("skytap-audit.json", id);
+            let mut pick = i * 7 + 3;
+            let give_up = std::time::Instant::now() + Duration::from_secs(150);
+            while std::time::Instant::now() < give_up {
+                pick = (pick * 1_103_515_245 + 12_345) % 2_147_483_648;
+                let address = {
+                    let addresses = addresses.lock().unwrap();
+                    addresses[(pick >> 8) % addresses.len()].clone()
+                };
+                let sent = client
+                    .post(format!("{address}/api/skytap"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if sent.is_ok_and(|answer| answer.status().is_success()) {
+                    return true;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+            }
+            false
+        }
+    });
+    let killer = async {
+        for round in 0..8_usize {
+            actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+            let victim = (round * 5 + 1) % instances.len();
+            // SIGKILL, as the Functions host stops a handler; a new instance takes its place.
+            instances[victim].0 .0.kill().unwrap();
+            let (settings, log, dir) = (settings.clone(), Arc::clone(&log), dir.path().to_owned());
+            let fresh =
+                actix_web::rt::task::spawn_blocking(move || start_instance(&dir, &settings, &log));
+            instances[victim] = fresh.await.unwrap();
+            addresses.lock().unwrap()[victim] = instances[victim].1.clone();
+        }
+    };
+    let (answered, ()) = tokio::join!(futures_util::future::join_all(senders), killer);
+    assert!(answered.iter().all(|ok| *ok), "every sender got a 2xx");
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+
+    let rows = delivered(&azure);
+    let mut distinct = rows.clone();
+    distinct.dedup();
+    assert_eq!(distinct, expected(&ids), "every event, none lost");
+    let written_again = rows.len() - distinct.len();
+    let counted = counted_unknown_rows(&log);
+    eprintln!("written again: {written_again} rows; counted by takeovers: {counted}");
+    assert!(
+        written_again <= counted,
+        "{written_again} rows written again, only {counted} counted by takeovers"
     );
     drop(instances);
 }

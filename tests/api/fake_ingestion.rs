@@ -275,6 +275,7 @@ async fn ingest(
     body: web::Bytes,
     state: web::Data<Mutex<State>>,
 ) -> HttpResponse {
+    let path = path.into_inner();
     let delay = {
         let mut state = state.lock().unwrap();
         state.ingestion_requests += 1;
@@ -283,9 +284,24 @@ async fn ingest(
             _ => state.delay,
         }
     };
-    actix_web::rt::time::sleep(delay).await;
+    // As Azure does, a request it received commits even if its client goes away meanwhile.
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    actix_web::rt::spawn(async move {
+        actix_web::rt::time::sleep(delay).await;
+        let _ = answer.send(commit(&req, &path, &body, &state));
+    });
+    answered.await.expect("the commit task answers")
+}
+
+/// Checks an ingestion request as Azure does and records its rows, or answers what failed.
+fn commit(
+    req: &HttpRequest,
+    path: &(String, String),
+    body: &[u8],
+    state: &Mutex<State>,
+) -> HttpResponse {
     let mut state = state.lock().unwrap();
-    let verdict = check(&req, &path.0, &path.1, &body, &state);
+    let verdict = check(req, &path.0, &path.1, body, &state);
     match verdict {
         Err((status, reason)) => {
             state.rejected.push((status, reason.clone()));
