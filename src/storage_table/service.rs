@@ -160,6 +160,21 @@ impl TableClient {
         }
     }
 
+    /// Deletes the entity at `key` only if it still has `etag`; one already gone is fine.
+    pub async fn delete(
+        &self,
+        table: &str,
+        key: (&str, &str),
+        etag: &str,
+    ) -> Result<(), TableError> {
+        let path = entity_path(table, key);
+        match self.send(Method::DELETE, &path, None, Some(etag)).await? {
+            (StatusCode::NO_CONTENT | StatusCode::NOT_FOUND, _, _) => Ok(()),
+            (StatusCode::PRECONDITION_FAILED, _, _) => Err(TableError::Changed),
+            (status, _, text) => Err(refused(status, &text)),
+        }
+    }
+
     async fn send(
         &self,
         method: Method,

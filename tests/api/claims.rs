@@ -86,6 +86,12 @@ async fn a_replace_with_a_stale_etag_is_refused_and_the_service_clock_is_read() 
         "{written} vs {now}"
     );
     assert!(tables.get(&table, ("cd", "none")).await.unwrap().is_none());
+    // A delete is conditional too, and one already gone is fine.
+    let stale = tables.delete(&table, key, &first.etag).await;
+    assert!(matches!(stale, Err(TableError::Changed)), "{stale:?}");
+    tables.delete(&table, key, &second.etag).await.unwrap();
+    assert!(tables.get(&table, key).await.unwrap().is_none());
+    tables.delete(&table, key, &second.etag).await.unwrap();
     tables.delete_table(&table).await.unwrap();
     tables.delete_table(&table).await.unwrap();
 }
@@ -395,6 +401,44 @@ async fn a_live_claim_is_waited_for_and_an_expired_one_taken_over_by_the_service
             .unwrap(),
         Durable::Duplicate
     ));
+}
+
+#[actix_web::test]
+async fn a_copy_of_a_webhook_claimed_yesterday_is_a_duplicate_and_leaves_no_claim_today() {
+    use webhook_ingest::delivery::claims::{Claims, ClaimsMode, Durable};
+    let prefix = unique_name("days");
+    let day = |days_ago: i64| {
+        let date = chrono::Utc::now().date_naive() - chrono::TimeDelta::days(days_ago);
+        format!("{prefix}{}", date.format("%Y%m%d"))
+    };
+    let tables = client();
+    let digest = "fedcba9876543210fedcba9876543210";
+    let key = (&digest[..2], digest);
+    tables.create_table(&day(1)).await.unwrap();
+    let committed = properties(json!({"State": "Committed", "Attempt": 1}));
+    tables.insert(&day(1), key, &committed).await.unwrap();
+    let claims = Claims::new(client(), ClaimsMode::Auto, &prefix);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let claimed = claims
+        .claim(digest, deadline, Duration::from_secs(10))
+        .await;
+    assert!(matches!(claimed.unwrap(), Durable::Duplicate));
+    assert!(tables.get(&day(0), key).await.unwrap().is_none());
+    // A key from the day before yesterday is forgotten: its table is dropped whole.
+    tables.create_table(&day(2)).await.unwrap();
+    // A new process's first claim drops it.
+    let restarted = Claims::new(client(), ClaimsMode::Auto, &prefix);
+    let other = "00000000000000000000000000000000";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    restarted
+        .claim(other, deadline, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let dropped = tables.insert(&day(2), key, &committed).await;
+    assert!(
+        matches!(dropped, Err(TableError::Refused { status: 404, .. })),
+        "{dropped:?}"
+    );
 }
 
 /// A table endpoint in front of Azurite that passes each request on (one per connection) but
