@@ -15,6 +15,7 @@ use crate::azurite::connection_string;
 use crate::binary::{handler, start_logging, Running};
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion};
 use crate::helpers::{fixture_with_id, unique_name, Answer, TestApp};
+use crate::storage_proxy::StorageProxy;
 
 fn client() -> TableClient {
     let config = StorageConfig::from_connection_string(&connection_string()).unwrap();
@@ -346,6 +347,39 @@ async fn instances_killed_mid_delivery_lose_nothing_and_write_again_only_rows_th
         "{written_again} rows written again, only {counted} counted by takeovers"
     );
     drop(instances);
+}
+
+#[actix_web::test]
+async fn a_new_webhook_costs_three_table_requests_and_a_copy_at_another_instance_no_more() {
+    let azure = FakeLogsIngestion::start();
+    let proxy = StorageProxy::tables();
+    let mut settings = instance_settings(&azure, &unique_name("cost"));
+    settings.push(("AzureWebJobsStorage".into(), proxy.connection_string()));
+    let first = spawn_ingestion_app(settings.clone()).await;
+    let second = spawn_ingestion_app(settings).await;
+    // Each instance's first claim also creates today's table and drops an expired one.
+    for (app, id) in [(&first, "cost-warm-1"), (&second, "cost-warm-2")] {
+        assert_eq!(post_skytap(app, id).await.status, 200);
+    }
+    let entity_requests = |from: usize| {
+        let requests = proxy.requests();
+        let entity = |path: &String| !path.ends_with("/Tables") && !path.contains("Tables('");
+        assert!(requests[from..].iter().all(|(_, path)| entity(path)));
+        requests.len() - from
+    };
+    let before = proxy.requests().len();
+    let answer = post_skytap(&first, "cost-new").await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(entity_requests(before), 3, "{:?}", proxy.requests());
+    let before = proxy.requests().len();
+    let answer = post_skytap(&second, "cost-new").await;
+    assert_eq!(answer.json["duplicate"], true, "{}", answer.json);
+    assert!(entity_requests(before) <= 3, "{:?}", proxy.requests());
+    // Remembered there now: the next copy never touches Storage.
+    let before = proxy.requests().len();
+    let answer = post_skytap(&second, "cost-new").await;
+    assert_eq!(answer.json["duplicate"], true, "{}", answer.json);
+    assert_eq!(entity_requests(before), 0);
 }
 
 #[actix_web::test]

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::azurite::connection_string;
 use crate::fake_ingestion::{spawn_ingestion_app, FakeLogsIngestion, TokenAnswer};
-use crate::fake_queue::{FaultyQueue, PutFault};
 use crate::helpers::{fixture, fixture_with_id, spawn_app_with, TestApp};
 use crate::spill::{queue, run_drain_like_the_host, unique_queue};
+use crate::storage_proxy::{PutFault, StorageProxy};
 
 fn with(mut settings: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -145,8 +145,8 @@ fn skytap_ids(app: &TestApp) -> Vec<i64> {
 }
 
 /// The app with a destination that is down and a spill queue whose `put`-th put meets `fault`.
-async fn spawn_with_faulty_queue(put: usize, fault: PutFault) -> (TestApp, FaultyQueue, String) {
-    let faulty = FaultyQueue::start();
+async fn spawn_with_faulty_queue(put: usize, fault: PutFault) -> (TestApp, StorageProxy, String) {
+    let faulty = StorageProxy::start();
     faulty.fault(put, fault);
     let name = unique_queue("faulty-spill");
     let storage = faulty.connection_string();

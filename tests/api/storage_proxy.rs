@@ -1,5 +1,5 @@
-//! A Storage queue endpoint that passes requests through to Azurite, except the message puts it
-//! is told to refuse or to hold without an answer.
+//! A Storage endpoint (queue or table service) that passes requests through to Azurite and
+//! records them, except the message puts it is told to refuse or to hold without an answer.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -17,22 +17,40 @@ pub enum PutFault {
     StoreAndStall,
 }
 
-#[derive(Default)]
 struct State {
+    /// Azurite's service this proxy stands in front of.
+    upstream: String,
     puts: usize,
     faults: Vec<(usize, PutFault)>,
+    /// Every request passed on, as (method, path).
+    requests: Vec<(String, String)>,
 }
 
 /// The proxy; `connection_string` points the handler at it.
 #[derive(Clone)]
-pub struct FaultyQueue {
+pub struct StorageProxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
 }
 
-impl FaultyQueue {
+impl StorageProxy {
+    /// In front of Azurite's queue service.
     pub fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
+        Self::in_front_of(&azurite().queue_endpoint)
+    }
+
+    /// In front of Azurite's table service.
+    pub fn tables() -> Self {
+        Self::in_front_of(&azurite().table_endpoint)
+    }
+
+    fn in_front_of(upstream: &str) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            upstream: upstream.to_owned(),
+            puts: 0,
+            faults: Vec::new(),
+            requests: Vec::new(),
+        }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}/devstoreaccount1", listener.local_addr().unwrap());
         let shared = web::Data::from(Arc::clone(&state));
@@ -46,7 +64,7 @@ impl FaultyQueue {
         .unwrap()
         .run();
         actix_web::rt::spawn(server);
-        FaultyQueue { endpoint, state }
+        StorageProxy { endpoint, state }
     }
 
     /// The `put`-th message put (counting from 1) meets `fault`.
@@ -59,14 +77,27 @@ impl FaultyQueue {
         self.state.lock().unwrap().faults.clear();
     }
 
-    /// `AzureWebJobsStorage` for the handler: Azurite's account, reached through the proxy.
+    /// Every request passed on so far, as (method, path).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// `AzureWebJobsStorage` for the handler: Azurite's account, this service reached through
+    /// the proxy.
     pub fn connection_string(&self) -> String {
-        connection_string().replace(&azurite().queue_endpoint, &self.endpoint)
+        let upstream = self.state.lock().unwrap().upstream.clone();
+        connection_string().replace(&upstream, &self.endpoint)
     }
 }
 
 async fn pass(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>) -> HttpResponse {
     let is_put = req.method() == "POST" && req.path().ends_with("/messages");
+    let upstream = {
+        let mut state = state.lock().unwrap();
+        let request = (req.method().to_string(), req.path().to_owned());
+        state.requests.push(request);
+        state.upstream.clone()
+    };
     let fault = is_put.then(|| {
         let mut state = state.lock().unwrap();
         state.puts += 1;
@@ -82,9 +113,7 @@ async fn pass(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>
     }
     let url = format!(
         "{}{}{}",
-        azurite()
-            .queue_endpoint
-            .trim_end_matches("/devstoreaccount1"),
+        upstream.trim_end_matches("/devstoreaccount1"),
         req.path(),
         req.uri()
             .query()
@@ -102,7 +131,11 @@ async fn pass(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>
     if fault == Some(Some(PutFault::StoreAndStall)) {
         actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
-    let status = answer.status().as_u16();
-    let text = answer.bytes().await.unwrap();
-    HttpResponse::build(status.try_into().unwrap()).body(text)
+    let mut response = HttpResponse::build(answer.status().as_u16().try_into().unwrap());
+    for (name, value) in answer.headers() {
+        if !["content-length", "connection", "transfer-encoding"].contains(&name.as_str()) {
+            response.append_header((name.as_str(), value.as_bytes()));
+        }
+    }
+    response.body(answer.bytes().await.unwrap())
 }
