@@ -8,6 +8,11 @@
 //! of every message the queue confirmed. The windows left: an attempt that times out on our side
 //! ([`Timeouts::attempt`]) and commits at the destination anyway, and a queue put whose outcome
 //! is unknown, which keeps the key in flight (refused) for the de-duplication window.
+//!
+//! Across instances and restarts the key is also claimed in Table storage ([`claims`]) before
+//! its rows leave and settled there before the 2xx; the window that stays open is an owner that
+//! dies with an attempt at the destination, whose rows the instance taking over writes again
+//! (counted in its WARN line).
 
 pub mod claims;
 mod concurrency;
