@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::azure::signing_keys::FAILED_FETCH_BACKOFF;
 use crate::destinations::DeliveryError;
-use crate::sources::secure_webhook::TokenError;
+use crate::sources::azure_monitor::bearer::BearerError;
 use crate::sources::{PayloadError, VerifyError};
 use crate::telemetry::excerpt;
 
@@ -59,8 +59,8 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             // The action group retries a 503; the keys may be back (or fetched again) by then.
-            ApiError::Verify(VerifyError::Token(
-                TokenError::KeysUnavailable { .. } | TokenError::KeyNotYetKnown { .. },
+            ApiError::Verify(VerifyError::Bearer(
+                BearerError::KeysUnavailable { .. } | BearerError::KeyNotYetKnown { .. },
             )) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Verify(
                 VerifyError::SubscriptionNotAllowed(_) | VerifyError::NoSubscription,
@@ -79,10 +79,10 @@ impl ResponseError for ApiError {
                     .unwrap_or(RETRY_AFTER_SECONDS)
                     .clamp(1, 3600),
             ),
-            ApiError::Verify(VerifyError::Token(TokenError::KeysUnavailable { .. })) => {
+            ApiError::Verify(VerifyError::Bearer(BearerError::KeysUnavailable { .. })) => {
                 Some(FAILED_FETCH_BACKOFF.as_secs())
             }
-            ApiError::Verify(VerifyError::Token(TokenError::KeyNotYetKnown {
+            ApiError::Verify(VerifyError::Bearer(BearerError::KeyNotYetKnown {
                 retry_after,
                 ..
             })) => Some(*retry_after),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::delivery::Outcome;
 use crate::error::ApiError;
-use crate::sources::{normalise, Gate, Source};
+use crate::sources::{Admitted, Gate, Refusal, Refused, Request, Source};
 use crate::telemetry::chain;
 
 /// The answer to an accepted webhook: every row was delivered, or durably queued for delivery.
@@ -120,22 +120,24 @@ async fn accept(
     received: DateTime<Utc>,
     facts: &mut Facts,
 ) -> Result<Accepted, ApiError> {
-    state.verifier.precheck(gate, req.headers())?;
-    // The body goes out of scope once it is rows: only the rows wait for the destination.
-    let (source, batch) = {
-        let body = read_body(req, payload, state.max_body_bytes).await?;
-        let source = match route {
-            Some(source) => source,
-            None => Source::detect(&body)?,
-        };
-        facts.source = Some(source);
-        let webhook = state
-            .verifier
-            .verify(source, gate, req.headers(), req.query_string(), &body)
-            .await?;
-        (source, normalise(webhook, received)?)
+    let request = Request {
+        route,
+        gate,
+        headers: req.headers(),
+        query: req.query_string(),
     };
-    state.verifier.authorise(source, &batch)?;
+    // The body goes out of scope once it is rows: only the rows wait for the destination.
+    let body = read_body(req, payload, state.max_body_bytes);
+    let admitted = state.verifier.admit(&request, body, received).await;
+    let Admitted { source, batch } = admitted.map_err(|Refused { source, reason }| {
+        facts.source = source;
+        match reason {
+            Refusal::Body(error) => error,
+            Refusal::Payload(error) => ApiError::from(error),
+            Refusal::Verify(error) => ApiError::from(error),
+        }
+    })?;
+    facts.source = Some(source);
     let table = state.tables.name(batch.table).to_string();
     let rows = batch.rows.len();
     facts.table = Some(table.clone());

@@ -1,8 +1,9 @@
 //! Plumbing every Azure client shares: the HTTP client, request bodies that say when they leave,
-//! SharedKey signing, Entra ID tokens, Entra ID's signing keys, and the GUIDs Azure names things by.
+//! SharedKey signing, Entra ID tokens, Entra ID's signing keys and RS256 checks, and the GUIDs Azure names things by.
 
 pub mod http;
 pub mod identity;
+pub mod rs256;
 pub mod send_phase;
 pub mod shared_key;
 pub mod signing_keys;

@@ -14,7 +14,7 @@ use crate::delivery::spill::{DEFAULT_QUEUE, POISON_SUFFIX};
 use crate::destinations::data_collector::{DataCollectorConfig, SharedKey, WorkspaceId};
 use crate::destinations::logs_ingestion::{default_audience, DcrId, LogsIngestionConfig};
 use crate::schema::{Table, TableNames};
-use crate::sources::secure_webhook::{SecureWebhookConfig, DEFAULT_ROLE};
+use crate::sources::azure_monitor::bearer::{SecureWebhookConfig, DEFAULT_ROLE};
 
 pub(super) fn destination(
     vars: &Vars,

@@ -2,11 +2,35 @@
 //!
 //! See <https://www.auditwolf.com/help/webhook-reference>.
 
+use actix_web::http::header::HeaderMap;
+use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::json::{self, PayloadError};
+use super::proof::{header, required, VerifyError};
+use super::verify::Secrets;
 use crate::schema::{Batch, Provenance, Row, Table};
+
+/// AuditWolf's signature header: base64(HMAC-SHA256(secret, body)).
+const SIGNATURE_HEADER: &str = "x-auditwolf-webhook-sig";
+
+/// The proof: the signature header is the HMAC of the exact bytes under one of `secrets`
+/// (`AUDITWOLF_SECRETS`, required).
+pub fn prove(
+    secrets: Option<&Secrets>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), VerifyError> {
+    let secrets = required(secrets, "AUDITWOLF_SECRETS", "auditwolf")?;
+    let signature = STANDARD
+        .decode(header(headers, SIGNATURE_HEADER)?.trim())
+        .map_err(|_| VerifyError::SignatureNotBase64(SIGNATURE_HEADER))?;
+    if !secrets.matches_hmac(body, &signature) {
+        return Err(VerifyError::BadSignature(SIGNATURE_HEADER));
+    }
+    Ok(())
+}
 
 /// Turns an AuditWolf event into one row.
 pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
@@ -37,4 +61,41 @@ pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
         rows: vec![row],
         key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::sign_auditwolf;
+    use actix_web::http::header::HeaderValue;
+
+    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/auditwolf-task-create.json");
+
+    fn signed(signature: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(signature).unwrap();
+        headers.insert(SIGNATURE_HEADER.parse().unwrap(), value);
+        headers
+    }
+
+    #[test]
+    fn any_live_secret_proves_the_exact_bytes_and_a_tampered_body_is_refused() {
+        let secrets = Secrets::parse_list("old, new");
+        let headers = signed(&sign_auditwolf("new", FIXTURE));
+        assert!(prove(secrets.as_ref(), &headers, FIXTURE).is_ok());
+        let mut tampered = FIXTURE.to_vec();
+        tampered[10] ^= 1;
+        assert_eq!(
+            prove(secrets.as_ref(), &headers, &tampered),
+            Err(VerifyError::BadSignature(SIGNATURE_HEADER))
+        );
+        assert_eq!(
+            prove(secrets.as_ref(), &signed("not base64!"), FIXTURE),
+            Err(VerifyError::SignatureNotBase64(SIGNATURE_HEADER))
+        );
+        let error = prove(None, &headers, FIXTURE).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("AUDITWOLF_SECRETS is not set"));
+    }
 }

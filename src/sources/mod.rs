@@ -1,22 +1,21 @@
-//! The four webhook sources: telling them apart, verifying them, and turning them into rows.
+//! The four webhook sources: telling them apart, verifying them, and turning them into rows,
+//! behind one door ([`Verifier::admit`]).
 
 mod auditwolf;
-mod azure_monitor;
+pub mod azure_monitor;
+mod door;
 pub mod json;
-pub mod secure_webhook;
+mod proof;
 mod skytap;
 mod stackstate;
-pub mod verify;
+mod verify;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use door::{Admitted, Credentials, Refusal, Refused, Request, Verifier};
 pub use json::PayloadError;
-pub use verify::{
-    sign_auditwolf, Credentials, Gate, Secrets, Subscriptions, Verified, Verifier, VerifyError,
-};
-
-use crate::schema::Batch;
+pub use proof::{Gate, Subscriptions, VerifyError};
+pub use verify::{sign_auditwolf, Secrets};
 
 /// A service that sends webhooks to this handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +39,7 @@ impl Source {
 
     /// Classifies a body by its top-level discriminators, in the order
     /// `schemaId`, `category`, `notificationId` + `event`, `awid` + `type`.
-    pub fn detect(body: &[u8]) -> Result<Source, PayloadError> {
-        let value = json::parse(body)?;
+    pub fn detect(value: &Value) -> Result<Source, PayloadError> {
         let has = |key: &str| value.get(key).is_some_and(|v| !v.is_null());
         if has("schemaId") {
             Ok(Source::AzureMonitor)
@@ -57,20 +55,6 @@ impl Source {
                  (top-level `schemaId`, `category`, `notificationId` and `event`, or `awid` and `type`)",
             ))
         }
-    }
-}
-
-/// Turns a verified webhook into rows for its table.
-pub fn normalise(webhook: Verified<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
-    let value: Value = json::parse(webhook.body())?;
-    if !value.is_object() {
-        return Err(PayloadError::Unrecognised("a JSON object"));
-    }
-    match webhook.source() {
-        Source::Skytap => skytap::rows(&value, received),
-        Source::AuditWolf => auditwolf::rows(&value, received),
-        Source::AzureMonitor => azure_monitor::rows(&value, received),
-        Source::StackState => stackstate::rows(&value, received),
     }
 }
 
@@ -90,19 +74,22 @@ mod tests {
             (r#"{"awid":"a","type":"task.create"}"#, Source::AuditWolf),
         ];
         for (body, source) in cases {
-            assert_eq!(Source::detect(body.as_bytes()), Ok(source), "{body}");
+            let value = json::parse(body.as_bytes()).unwrap();
+            assert_eq!(Source::detect(&value), Ok(source), "{body}");
         }
     }
 
     #[test]
-    fn an_unknown_shape_or_non_json_is_not_classified() {
+    fn an_unknown_shape_is_not_classified() {
+        let value = json::parse(br#"{"hello":"world"}"#).unwrap();
         assert!(matches!(
-            Source::detect(br#"{"hello":"world"}"#),
+            Source::detect(&value),
             Err(PayloadError::Unrecognised(_))
         ));
+        let value = json::parse(b"[1]").unwrap();
         assert!(matches!(
-            Source::detect(b"not json"),
-            Err(PayloadError::NotJson(_))
+            Source::detect(&value),
+            Err(PayloadError::Unrecognised(_))
         ));
     }
 }

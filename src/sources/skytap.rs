@@ -7,7 +7,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
 use super::json::{self, PayloadError};
+use super::proof::{query_token, VerifyError};
+use super::verify::Secrets;
 use crate::schema::{Batch, Provenance, Row, Table};
+
+/// The proof, when `tokens` (`SKYTAP_TOKENS`) are set: `?token=` holds one of them.
+pub fn prove(tokens: Option<&Secrets>, query: &str) -> Result<(), VerifyError> {
+    query_token(tokens, query, "token")
+}
 
 /// Turns a Skytap message into rows for the audit or the usage table, by `category`.
 pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
@@ -84,6 +91,21 @@ fn skytap_time(item: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_token_is_checked_only_when_configured() {
+        assert!(prove(None, "").is_ok());
+        let tokens = Secrets::parse_list("s3cret");
+        assert!(prove(tokens.as_ref(), "code=x&token=s3cret").is_ok());
+        assert_eq!(
+            prove(tokens.as_ref(), "token=nope"),
+            Err(VerifyError::BadQueryToken("token"))
+        );
+        assert_eq!(
+            prove(tokens.as_ref(), "code=x"),
+            Err(VerifyError::MissingQueryToken("token"))
+        );
+    }
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {

@@ -2,12 +2,27 @@
 //!
 //! See the webhook channel's OpenAPI spec, `spec_webhook/webhook.api.yaml` in StackVista/stackstate-openapi.
 
+use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::json::{self, PayloadError};
+use super::proof::{header, required, VerifyError};
+use super::verify::Secrets;
 use crate::schema::{Batch, Provenance, Row, Table};
+
+/// StackState's secret token header.
+const TOKEN_HEADER: &str = "X-StackState-Webhook-Token";
+
+/// The proof: the token header holds one of `tokens` (`STACKSTATE_TOKENS`, required).
+pub fn prove(tokens: Option<&Secrets>, headers: &HeaderMap) -> Result<(), VerifyError> {
+    let tokens = required(tokens, "STACKSTATE_TOKENS", "stackstate")?;
+    if !tokens.matches_token(header(headers, TOKEN_HEADER)?) {
+        return Err(VerifyError::BadHeaderToken(TOKEN_HEADER));
+    }
+    Ok(())
+}
 
 /// Turns a StackState notification into one row; time is `triggeredTimeMs`, or receipt for a close.
 pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
@@ -74,6 +89,14 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_its_required_tokens_the_proof_names_the_setting() {
+        let error = prove(None, &HeaderMap::new()).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("STACKSTATE_TOKENS is not set"));
+    }
     use serde_json::json;
 
     #[test]

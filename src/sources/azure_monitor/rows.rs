@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::json::{self, PayloadError};
 use crate::schema::{Batch, Provenance, Row, Table};
+use crate::sources::json::{self, PayloadError};
 
 pub const COMMON_SCHEMA: &str = "azureMonitorCommonAlertSchema";
 pub const ACTIVITY_LOG_SCHEMA: &str = "Microsoft.Insights/activityLogs";

@@ -4,19 +4,16 @@
 //! See <https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups#secure-webhook>
 //! and <https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens>.
 
-use std::sync::Once;
-use std::time::Duration;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
-use jsonwebtoken::signature::{Error as SignatureError, Verifier};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::azure::rs256;
 use crate::azure::signing_keys::{FetchError, KeyError, SigningKeys};
 use crate::timeouts::Timeouts;
 
@@ -70,7 +67,7 @@ impl SecureWebhookConfig {
 /// Why a bearer token was not accepted: refused (401), or not checkable yet because the keys
 /// could not be fetched (503). No variant holds any part of the token but its `alg`, cleaned.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum TokenError {
+pub enum BearerError {
     #[error("Entra ID's signing keys for tenant {tenant} could not be fetched; retry later")]
     KeysUnavailable {
         tenant: String,
@@ -139,7 +136,7 @@ pub struct SecureWebhook {
 impl SecureWebhook {
     /// Nothing is fetched until the first token arrives.
     pub fn new(config: SecureWebhookConfig, timeouts: &Timeouts) -> Self {
-        install_crypto();
+        rs256::install();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[config.v1_issuer(), config.v2_issuer()]);
         validation.set_audience(&config.audiences);
@@ -154,7 +151,7 @@ impl SecureWebhook {
     }
 
     /// Checks the request's bearer token.
-    pub async fn check(&self, headers: &HeaderMap) -> Result<(), TokenError> {
+    pub async fn check(&self, headers: &HeaderMap) -> Result<(), BearerError> {
         let token = bearer(headers)?;
         let kid = key_id(token)?;
         let key = self
@@ -162,12 +159,12 @@ impl SecureWebhook {
             .key(&kid, issued_at(token))
             .await
             .map_err(|e| match e {
-                KeyError::Unknown => TokenError::UnknownKey(self.config.tenant_id.clone()),
-                KeyError::RefetchLimited(wait) => TokenError::KeyNotYetKnown {
+                KeyError::Unknown => BearerError::UnknownKey(self.config.tenant_id.clone()),
+                KeyError::RefetchLimited(wait) => BearerError::KeyNotYetKnown {
                     tenant: self.config.tenant_id.clone(),
                     retry_after: wait.as_secs().max(1),
                 },
-                KeyError::Unavailable(cause) => TokenError::KeysUnavailable {
+                KeyError::Unavailable(cause) => BearerError::KeysUnavailable {
                     tenant: self.config.tenant_id.clone(),
                     cause,
                 },
@@ -176,7 +173,7 @@ impl SecureWebhook {
     }
 
     /// The signature, `exp`, `nbf`, `iss` and `aud` (by the library), then caller and role.
-    fn claims(&self, token: &str, key: &DecodingKey) -> Result<(), TokenError> {
+    fn claims(&self, token: &str, key: &DecodingKey) -> Result<(), BearerError> {
         let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| self.refusal(&e))?
             .claims;
@@ -186,42 +183,44 @@ impl SecureWebhook {
             ("azp", claims.azp)
         };
         match caller {
-            None => return Err(TokenError::MissingClaim(claim.into())),
-            Some(caller) if caller != ACTION_GROUP_APP_ID => return Err(TokenError::Caller(claim)),
+            None => return Err(BearerError::MissingClaim(claim.into())),
+            Some(caller) if caller != ACTION_GROUP_APP_ID => {
+                return Err(BearerError::Caller(claim))
+            }
             Some(_) => {}
         }
         if !claims.roles.contains(&self.config.role) {
-            return Err(TokenError::Role(self.config.role.clone()));
+            return Err(BearerError::Role(self.config.role.clone()));
         }
         Ok(())
     }
 
-    fn refusal(&self, error: &JwtError) -> TokenError {
+    fn refusal(&self, error: &JwtError) -> BearerError {
         match error.kind() {
             ErrorKind::InvalidSignature
             | ErrorKind::InvalidRsaKey(_)
-            | ErrorKind::InvalidAlgorithm => TokenError::Signature,
-            ErrorKind::ExpiredSignature => TokenError::Expired,
-            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-            ErrorKind::InvalidIssuer => TokenError::Issuer(self.config.tenant_id.clone()),
-            ErrorKind::InvalidAudience => TokenError::Audience,
-            ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
-            ErrorKind::InvalidClaimFormat(claim) => TokenError::ClaimFormat(claim.clone()),
+            | ErrorKind::InvalidAlgorithm => BearerError::Signature,
+            ErrorKind::ExpiredSignature => BearerError::Expired,
+            ErrorKind::ImmatureSignature => BearerError::NotYetValid,
+            ErrorKind::InvalidIssuer => BearerError::Issuer(self.config.tenant_id.clone()),
+            ErrorKind::InvalidAudience => BearerError::Audience,
+            ErrorKind::MissingRequiredClaim(claim) => BearerError::MissingClaim(claim.clone()),
+            ErrorKind::InvalidClaimFormat(claim) => BearerError::ClaimFormat(claim.clone()),
             ErrorKind::Json(_) => {
-                TokenError::Malformed("its claims are not the JSON an access token holds")
+                BearerError::Malformed("its claims are not the JSON an access token holds")
             }
-            _ => TokenError::Malformed("its parts are not base64url-encoded JSON"),
+            _ => BearerError::Malformed("its parts are not base64url-encoded JSON"),
         }
     }
 }
 
 /// The token from `Authorization: Bearer <token>`.
-pub(super) fn bearer(headers: &HeaderMap) -> Result<&str, TokenError> {
-    let value = headers.get(AUTHORIZATION).ok_or(TokenError::Missing)?;
-    let value = value.to_str().map_err(|_| TokenError::NotBearer)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(TokenError::NotBearer)?;
+pub fn bearer(headers: &HeaderMap) -> Result<&str, BearerError> {
+    let value = headers.get(AUTHORIZATION).ok_or(BearerError::Missing)?;
+    let value = value.to_str().map_err(|_| BearerError::NotBearer)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(BearerError::NotBearer)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(TokenError::NotBearer);
+        return Err(BearerError::NotBearer);
     }
     Ok(token.trim())
 }
@@ -242,18 +241,20 @@ fn issued_at(token: &str) -> Option<SystemTime> {
 
 /// The `kid` of an RS256 token; anything else (`none`, HS256, ...) is refused before any key
 /// is looked up.
-fn key_id(token: &str) -> Result<String, TokenError> {
+fn key_id(token: &str) -> Result<String, BearerError> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::Malformed("it is not three dot-separated parts"));
+        return Err(BearerError::Malformed(
+            "it is not three dot-separated parts",
+        ));
     };
     let header = URL_SAFE_NO_PAD
         .decode(header)
-        .map_err(|_| TokenError::Malformed("its header is not base64url"))?;
+        .map_err(|_| BearerError::Malformed("its header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header)
-        .map_err(|_| TokenError::Malformed("its header is not a JSON object"))?;
+        .map_err(|_| BearerError::Malformed("its header is not a JSON object"))?;
     match header.alg.as_deref() {
         Some("RS256") => {}
         Some(other) => {
@@ -262,77 +263,14 @@ fn key_id(token: &str) -> Result<String, TokenError> {
                 .filter(char::is_ascii_alphanumeric)
                 .take(16)
                 .collect();
-            return Err(TokenError::Algorithm(shown));
+            return Err(BearerError::Algorithm(shown));
         }
-        None => return Err(TokenError::MissingClaim("alg".into())),
+        None => return Err(BearerError::MissingClaim("alg".into())),
     }
     header
         .kid
         .filter(|kid| !kid.is_empty())
-        .ok_or(TokenError::NoKeyId)
-}
-
-/// RS256 signatures are verified with ring (already here for TLS), so no second RSA library
-/// is linked; every other algorithm, and all signing, is refused.
-fn install_crypto() {
-    static INSTALL: Once = Once::new();
-    static PROVIDER: CryptoProvider = CryptoProvider {
-        signer_factory: refuse_signing,
-        verifier_factory: rs256_verifier,
-        key_utils: KeyUtils::new_unimplemented(),
-    };
-    INSTALL.call_once(|| {
-        // Another provider installed first would be a programming error found by every test.
-        let _ = PROVIDER.install_default();
-    });
-}
-
-fn refuse_signing(
-    _: &Algorithm,
-    _: &EncodingKey,
-) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
-    Err(ErrorKind::UnsupportedAlgorithm.into())
-}
-
-fn rs256_verifier(
-    algorithm: &Algorithm,
-    key: &DecodingKey,
-) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
-    match (algorithm, key.kind()) {
-        (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => Ok(Box::new(Rs256 {
-            n: n.clone(),
-            e: e.clone(),
-        })),
-        _ => Err(ErrorKind::InvalidAlgorithm.into()),
-    }
-}
-
-/// An RSA public key (modulus, exponent) checking RSASSA-PKCS1-v1_5 with SHA-256, 2048 bits
-/// or more.
-struct Rs256 {
-    n: Vec<u8>,
-    e: Vec<u8>,
-}
-
-impl Verifier<Vec<u8>> for Rs256 {
-    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), SignatureError> {
-        ring::signature::RsaPublicKeyComponents {
-            n: &self.n,
-            e: &self.e,
-        }
-        .verify(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            message,
-            signature,
-        )
-        .map_err(|_| SignatureError::new())
-    }
-}
-
-impl JwtVerifier for Rs256 {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
-    }
+        .ok_or(BearerError::NoKeyId)
 }
 
 #[cfg(test)]
@@ -352,14 +290,14 @@ mod tests {
 
     #[test]
     fn only_a_bearer_authorization_is_read() {
-        assert_eq!(bearer(&HeaderMap::new()), Err(TokenError::Missing));
+        assert_eq!(bearer(&HeaderMap::new()), Err(BearerError::Missing));
         assert_eq!(
             bearer(&authorization("Basic dXNlcjpwYXNz")),
-            Err(TokenError::NotBearer)
+            Err(BearerError::NotBearer)
         );
         assert_eq!(
             bearer(&authorization("Bearer ")),
-            Err(TokenError::NotBearer)
+            Err(BearerError::NotBearer)
         );
         assert_eq!(bearer(&authorization("bearer a.b.c")), Ok("a.b.c"));
     }
@@ -367,22 +305,22 @@ mod tests {
     #[test]
     fn a_token_not_signed_with_rs256_is_refused_before_any_key_is_looked_up() {
         let none = format!("{}.{}.", encode(r#"{"alg":"none"}"#), encode("{}"));
-        assert_eq!(key_id(&none), Err(TokenError::Algorithm("none".into())));
+        assert_eq!(key_id(&none), Err(BearerError::Algorithm("none".into())));
         let hs256 = format!("{}.e30.c2ln", encode(r#"{"alg":"HS256","kid":"k"}"#));
-        assert_eq!(key_id(&hs256), Err(TokenError::Algorithm("HS256".into())));
+        assert_eq!(key_id(&hs256), Err(BearerError::Algorithm("HS256".into())));
         let shown = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256\n<script>"}"#));
         assert_eq!(
             key_id(&shown),
-            Err(TokenError::Algorithm("RS256script".into()))
+            Err(BearerError::Algorithm("RS256script".into()))
         );
     }
 
     #[test]
     fn a_token_must_be_three_parts_and_name_its_key() {
-        assert!(matches!(key_id("a.b"), Err(TokenError::Malformed(_))));
-        assert!(matches!(key_id("!!.b.c"), Err(TokenError::Malformed(_))));
+        assert!(matches!(key_id("a.b"), Err(BearerError::Malformed(_))));
+        assert!(matches!(key_id("!!.b.c"), Err(BearerError::Malformed(_))));
         let no_kid = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256"}"#));
-        assert_eq!(key_id(&no_kid), Err(TokenError::NoKeyId));
+        assert_eq!(key_id(&no_kid), Err(BearerError::NoKeyId));
         let kid = format!("{}.e30.c2ln", encode(r#"{"alg":"RS256","kid":"k1"}"#));
         assert_eq!(key_id(&kid), Ok("k1".into()));
     }
