@@ -42,7 +42,8 @@ pub fn retry_after(response: &reqwest::Response) -> Option<u64> {
     Some(parse_retry_after(value.as_bytes()))
 }
 
-fn parse_retry_after(value: &[u8]) -> u64 {
+/// Reads a `Retry-After` value in seconds: at most [`MAX_RETRY_AFTER`], and that when unreadable.
+pub fn parse_retry_after(value: &[u8]) -> u64 {
     std::str::from_utf8(value)
         .ok()
         .and_then(|text| text.trim().parse::<u64>().ok())

@@ -84,10 +84,10 @@ pub enum TokenError {
 }
 
 #[derive(Clone)]
-struct CachedToken {
+pub struct CachedToken {
     value: SecretString,
-    refresh_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    pub refresh_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Gets and caches tokens for one audience. No request is made until the first token is needed.
@@ -325,7 +325,7 @@ pub fn token_url(authority: &Url, tenant_id: &str) -> Url {
 
 /// Reads a token answer. Its expiry is an outside number: it is checked, and a lifetime over
 /// [`MAX_LIFETIME`] counts as that.
-fn parse_token(body: &str, requested_at: DateTime<Utc>) -> Result<CachedToken, String> {
+pub fn parse_token(body: &str, requested_at: DateTime<Utc>) -> Result<CachedToken, String> {
     let response: TokenResponse =
         serde_json::from_str(body).map_err(|e| format!("not a token response: {e}"))?;
     let lifetime = match (&response.expires_on, &response.expires_in) {

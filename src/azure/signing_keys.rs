@@ -262,6 +262,11 @@ struct Jwk {
     e: Option<String>,
 }
 
+/// The RSA signing keys of a JSON Web Key Set, by `kid`.
+pub fn parse_key_set(json: &[u8]) -> serde_json::Result<HashMap<String, Arc<DecodingKey>>> {
+    serde_json::from_slice::<Jwks>(json).map(Jwks::rsa_keys)
+}
+
 impl Jwks {
     fn rsa_keys(self) -> HashMap<String, Arc<DecodingKey>> {
         self.keys

@@ -18,7 +18,7 @@ use crate::timeouts::Timeouts;
 /// The queue `drain/function.json` listens on, unless `SPILL_QUEUE` says otherwise.
 pub const DEFAULT_QUEUE: &str = "webhook-spill";
 /// A queue message holds at most 64 KiB of text; keep a margin.
-const MAX_MESSAGE_TEXT: usize = 64_000;
+pub const MAX_MESSAGE_TEXT: usize = 64_000;
 /// The smallest value a row is cut to before it is refused as unspillable.
 const MIN_FIELD_BYTES: usize = 256;
 /// The format this build writes and the only one it reads: a message of another version (from

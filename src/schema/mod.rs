@@ -346,6 +346,24 @@ mod tests {
         assert!(!row.truncate_fields(100), "a second pass changes nothing");
     }
 
+    /// Found by the `bodies` fuzz target: a row that came with a long `Truncated` of its own
+    /// (as a spilled row may) kept it over the limit after the list was rebuilt.
+    #[test]
+    fn a_long_truncated_list_is_cut_like_any_value() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: Utc::now(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
+        row.text("Truncated", Some(&"x".repeat(1000)));
+        assert!(row.truncate_fields(100));
+        for (name, value) in row.cells() {
+            let text = value.as_str().unwrap_or_default();
+            assert!(text.len() <= 100, "{name} is {} bytes", text.len());
+        }
+    }
+
     #[test]
     fn a_row_leaves_out_empty_values_and_can_drop_time_generated() {
         let provenance = Provenance {

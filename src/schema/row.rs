@@ -190,11 +190,14 @@ impl Row {
         }
         cut.sort();
         cut.dedup();
-        self.set(
-            TRUNCATED.name,
-            ColumnType::String,
-            Some(Value::String(cut.join(","))),
-        );
+        let mut list = cut.join(",");
+        if list.len() > max_bytes {
+            // Only a row that arrived with a long `Truncated` of its own (a spilled row): the
+            // list is a value like any other.
+            let keep = list.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
+            list = format!("{}{TRUNCATION_MARKER}", &list[..keep]);
+        }
+        self.set(TRUNCATED.name, ColumnType::String, Some(Value::String(list)));
         true
     }
 

@@ -7,5 +7,5 @@
 mod service;
 mod signing;
 
-pub use service::{QueueError, QueueMessage, StorageQueue};
+pub use service::{parse_messages, QueueError, QueueMessage, StorageQueue};
 pub use signing::API_VERSION;

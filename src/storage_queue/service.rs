@@ -226,7 +226,7 @@ impl StorageQueue {
 }
 
 /// Reads `<QueueMessage>` elements; their values are ids, dates, numbers and base64 text.
-fn parse_messages(xml: &str) -> Vec<QueueMessage> {
+pub fn parse_messages(xml: &str) -> Vec<QueueMessage> {
     let tag = |element: &str, name: &str| -> Option<String> {
         let start = element.find(&format!("<{name}>"))? + name.len() + 2;
         let end = element[start..].find(&format!("</{name}>"))? + start;

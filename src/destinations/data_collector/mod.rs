@@ -7,5 +7,5 @@ mod service;
 mod signature;
 
 pub use config::{DataCollectorConfig, SharedKey, WorkspaceId};
-pub use service::{DataCollector, LIMITS};
+pub use service::{request_chunks, DataCollector, LIMITS};
 pub use signature::{authorization, string_to_sign};

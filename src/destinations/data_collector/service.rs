@@ -10,7 +10,7 @@ use super::signature::{authorization, CONTENT_TYPE, RESOURCE};
 use crate::azure::http::{self, error_body, retry_after};
 use crate::azure::send_phase::SendPhase;
 use crate::azure::shared_key::rfc1123;
-use crate::destinations::batch::{self, Limits};
+use crate::destinations::batch::{self, Encoded, Limits};
 use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 use crate::timeouts::Timeouts;
@@ -58,8 +58,7 @@ impl DataCollector {
         rows: &[Row],
         phase: &Arc<SendPhase>,
     ) -> Result<(), Unsent> {
-        let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
-        let mut chunks = batch::chunks(encoded, LIMITS.request_bytes).into_iter();
+        let mut chunks = request_chunks(rows).map_err(Unsent::all(rows))?.into_iter();
         while let Some(chunk) = chunks.next() {
             let (indices, body) = batch::request(chunk);
             if let Err(error) = self.post(table, body, phase).await {
@@ -112,6 +111,13 @@ impl DataCollector {
             hint: hint(status, table),
         })
     }
+}
+
+/// The rows as the requests' chunks: each row within the limits, once, in a chunk whose JSON
+/// array (the request body) is at most 30 MB.
+pub fn request_chunks(rows: &[Row]) -> Result<Vec<Vec<Encoded>>, DeliveryError> {
+    let encoded = batch::encode_all(rows, LIMITS, encode)?;
+    Ok(batch::chunks(encoded, LIMITS.request_bytes))
 }
 
 /// `TimeGenerated` is reserved by this API: it is filled from `EventTime` through the header.

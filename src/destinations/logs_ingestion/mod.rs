@@ -7,4 +7,4 @@ mod config;
 mod service;
 
 pub use config::{default_audience, DcrId, LogsIngestionConfig};
-pub use service::{stream_url, LogsIngestion, API_VERSION, LIMITS};
+pub use service::{request_body, request_chunks, stream_url, LogsIngestion, API_VERSION, LIMITS};

@@ -72,14 +72,11 @@ impl LogsIngestion {
     ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
-        let encoded = batch::encode_all(rows, LIMITS, encode).map_err(Unsent::all(rows))?;
-        let mut pending: Vec<(Vec<Encoded>, u32)> = time_buckets(rows, encoded)
-            .into_values()
-            .flat_map(|bucket| batch::chunks(bucket, LIMITS.request_bytes))
-            .map(|chunk| (chunk, 0))
-            .collect();
+        let chunks = request_chunks(rows).map_err(Unsent::all(rows))?;
+        let mut pending: Vec<(Vec<Encoded>, u32)> =
+            chunks.into_iter().map(|chunk| (chunk, 0)).collect();
         while let Some((chunk, shrinks)) = pending.pop() {
-            let body = gzip(&batch::json_array(&chunk));
+            let body = request_body(&chunk);
             let failed = match self.post(&url, stream, body, phase).await {
                 Ok(Posted::Accepted) => continue,
                 Ok(Posted::TooLarge) if chunk.len() > 1 => {
@@ -152,6 +149,21 @@ impl LogsIngestion {
         }
         unreachable!("the second attempt always returns")
     }
+}
+
+/// The rows as the requests' chunks: each row within the limits, once, in a chunk of rows
+/// within 30 minutes of each other whose JSON array is at most 1 MB.
+pub fn request_chunks(rows: &[Row]) -> Result<Vec<Vec<Encoded>>, DeliveryError> {
+    let encoded = batch::encode_all(rows, LIMITS, encode)?;
+    let buckets = time_buckets(rows, encoded).into_values();
+    Ok(buckets
+        .flat_map(|bucket| batch::chunks(bucket, LIMITS.request_bytes))
+        .collect())
+}
+
+/// A chunk's request body: its JSON array, gzip-compressed.
+pub fn request_body(chunk: &[Encoded]) -> Vec<u8> {
+    gzip(&batch::json_array(chunk))
 }
 
 /// The API refuses a request whose records span more than 30 minutes of `TimeGenerated`
