@@ -43,8 +43,10 @@ put("answers", "token-sp", b"\x00" + json.dumps({"token_type": "Bearer", "expire
 put("answers", "retry-after", b"\x017")
 put("answers", "retry-after-date", b"\x01Wed, 21 Oct 2015 07:28:00 GMT")
 put("answers", "jwks", b"\x02" + jwks)
-put("answers", "queue", b"\x03" + b"""<?xml version="1.0" encoding="utf-8"?><QueueMessagesList><QueueMessage><MessageId>5974b586-0df3-4e2d-ad0c-18e3892bfca2</MessageId><InsertionTime>Fri, 09 Oct 2026 21:04:30 GMT</InsertionTime><ExpirationTime>Fri, 16 Oct 2026 21:04:30 GMT</ExpirationTime><PopReceipt>YzQ4Yzg1MDItYTc0Ny00OWNjLTkxYTUtZGM0MDFiZDAwYzEw</PopReceipt><TimeNextVisible>Fri, 09 Oct 2026 23:29:20 GMT</TimeNextVisible><DequeueCount>1</DequeueCount><MessageText>SGVsbG8=</MessageText></QueueMessage></QueueMessagesList>""")
+put("answers", "queue", b"\x05" + b"""<?xml version="1.0" encoding="utf-8"?><QueueMessagesList><QueueMessage><MessageId>5974b586-0df3-4e2d-ad0c-18e3892bfca2</MessageId><InsertionTime>Fri, 09 Oct 2026 21:04:30 GMT</InsertionTime><ExpirationTime>Fri, 16 Oct 2026 21:04:30 GMT</ExpirationTime><PopReceipt>YzQ4Yzg1MDItYTc0Ny00OWNjLTkxYTUtZGM0MDFiZDAwYzEw</PopReceipt><TimeNextVisible>Fri, 09 Oct 2026 23:29:20 GMT</TimeNextVisible><DequeueCount>1</DequeueCount><MessageText>SGVsbG8=</MessageText></QueueMessage></QueueMessagesList>""")
 
+put("answers", "entity", b"\x03" + json.dumps({"PartitionKey": "e2", "RowKey": "e2f962bacc4d0d167d6fcb5572a6b3e9", "Timestamp": "2026-11-29T21:20:30.1234567Z", "State": "Committed", "Owner": "a", "ClaimId": "b", "Attempt": 1, "LeaseSeconds": 0, "Delivered": ""}).encode())
+put("answers", "excerpt", b"\x04\x40" + "é".encode() * 100)
 put("settings", "local", b"AUDITWOLF_SECRETS=a,b\nSTACKSTATE_TOKENS=t\nLOCAL_SINK_DIR=./rows\nLOG_ANALYTICS_WORKSPACE_ID=\n")
 put("settings", "logs-ingestion", b"LOGS_INGESTION_ENDPOINT=https://my-dce.eastus-1.ingest.monitor.azure.com\nLOGS_INGESTION_DCR_ID=dcr-00000000000000000000000000000000\nAZURE_CLIENT_ID=00000000-0000-0000-0000-000000000001\nAzureWebJobsStorage=UseDevelopmentStorage=true\nDURABLE_CLAIMS=required\n")
 put("settings", "data-collector", b"LOG_ANALYTICS_WORKSPACE_ID=11111111-2222-3333-4444-555555555555\nLOG_ANALYTICS_SHARED_KEY=dGVzdA==\nDEDUP_WINDOW_SECONDS=60\nAZURE_MONITOR_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47\nAZURE_MONITOR_AUDIENCE=api://alerts\n")

@@ -197,7 +197,11 @@ impl Row {
             let keep = list.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
             list = format!("{}{TRUNCATION_MARKER}", &list[..keep]);
         }
-        self.set(TRUNCATED.name, ColumnType::String, Some(Value::String(list)));
+        self.set(
+            TRUNCATED.name,
+            ColumnType::String,
+            Some(Value::String(list)),
+        );
         true
     }
 

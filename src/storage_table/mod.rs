@@ -7,4 +7,4 @@
 mod service;
 mod signing;
 
-pub use service::{Entity, TableClient, TableError, Written, API_VERSION};
+pub use service::{parse_entity, Entity, TableClient, TableError, Written, API_VERSION};

@@ -122,13 +122,7 @@ impl TableClient {
             StatusCode::NOT_FOUND => return Ok(None),
             status => return Err(refused(status, &text)),
         }
-        let properties: Map<String, Value> =
-            serde_json::from_str(&text).map_err(|e| TableError::Malformed(e.to_string()))?;
-        let timestamp = properties
-            .get("Timestamp")
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc());
+        let (properties, timestamp) = parse_entity(&text)?;
         Ok(Some(Entity {
             etag: etag(&headers)?,
             date: service_date(&headers),
@@ -214,6 +208,18 @@ impl TableClient {
         let text = response.text().await.map_err(TableError::Unreachable)?;
         Ok((status, headers, text))
     }
+}
+
+/// An entity's properties as the service answered them, and its last write (`Timestamp`).
+pub fn parse_entity(text: &str) -> Result<(Map<String, Value>, Option<DateTime<Utc>>), TableError> {
+    let properties: Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| TableError::Malformed(e.to_string()))?;
+    let timestamp = properties
+        .get("Timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc());
+    Ok((properties, timestamp))
 }
 
 /// `<table>(PartitionKey='<p>',RowKey='<r>')`; the keys are hex digests, never quoted.

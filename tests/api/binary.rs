@@ -253,9 +253,13 @@ async fn bearer_tokens_never_reach_the_log_even_at_debug() {
             .unwrap();
         statuses.push(answer.status().as_u16());
     }
+    let mut child = child;
+    let mut stderr = child.0.stderr.take().unwrap();
     drop(child);
+    // Both streams: warnings and errors are on stderr.
     let mut text = String::new();
     log.read_to_string(&mut text).unwrap();
+    stderr.read_to_string(&mut text).unwrap();
     assert_eq!(statuses, [200, 401, 401], "{text}");
     assert!(text.contains("Webhook rejected."), "{text}");
     for token in [&good, &forged, &misaddressed] {
@@ -328,9 +332,69 @@ async fn no_answer_or_log_line_grows_with_what_a_sender_wrote() {
     let (mut text, mut errors) = (String::new(), String::new());
     log.read_to_string(&mut text).unwrap();
     stderr.read_to_string(&mut errors).unwrap();
-    assert!(text.contains("Webhook rejected."), "{text}");
+    assert!(errors.contains("Webhook rejected."), "{errors}");
     assert!(!errors.contains("panicked at"), "{errors}");
-    for line in text.lines() {
+    for line in text.lines().chain(errors.lines()) {
         assert!(line.len() <= 4096, "a {}-byte log line", line.len());
+    }
+}
+
+#[actix_web::test]
+async fn info_lines_go_to_stdout_and_warnings_and_errors_to_stderr_graded_as_the_host_grades() {
+    let azure = crate::helpers::FakeDataCollector::start();
+    // The destination refuses (403): an ERROR line, "an operator must act".
+    azure.answer_with(403);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = handler(dir.path());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .env("LOG_ANALYTICS_WORKSPACE_ID", crate::helpers::WORKSPACE_ID)
+        .env("LOG_ANALYTICS_SHARED_KEY", crate::helpers::SHARED_KEY)
+        .env("LOG_ANALYTICS_ENDPOINT", &azure.url)
+        .env("STACKSTATE_TOKENS", "warning-token");
+    let (child, address, mut stdout) = start_logging(command);
+    let client = reqwest::Client::new();
+    // Refused for its token: a WARN line, which quotes nothing of the token.
+    let refused = client
+        .post(format!("{address}/api/stackstate"))
+        .header("X-StackState-Webhook-Token", "wrong")
+        .body(fixture("stackstate-open.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let failed = client
+        .post(format!("{address}/api/skytap"))
+        .body(fixture("skytap-audit.json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(failed.status().is_server_error() || failed.status() == 502);
+    let mut child = child;
+    let mut stderr = child.0.stderr.take().unwrap();
+    drop(child);
+    let (mut out, mut err) = (String::new(), String::new());
+    stdout.read_to_string(&mut out).unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+
+    assert!(out.contains(" INFO "), "{out}");
+    assert!(!out.contains("WARN") && !out.contains("ERROR"), "{out}");
+    let warning = err.lines().find(|l| l.contains("Webhook rejected."));
+    let warning = warning.unwrap_or_else(|| panic!("no warning on stderr: {err}"));
+    assert!(
+        warning.contains("warn"),
+        "the host grades it Warning: {warning}"
+    );
+    let error = err.lines().find(|l| l.contains("an operator must act"));
+    let error = error.unwrap_or_else(|| panic!("no error on stderr: {err}"));
+    assert!(
+        !error.to_ascii_lowercase().contains("warn"),
+        "the host would grade it Warning: {error}"
+    );
+    for line in err.lines() {
+        assert!(
+            line.contains(" warning ") || line.contains(" ERROR "),
+            "only warnings and errors on stderr: {line}"
+        );
     }
 }

@@ -91,14 +91,24 @@ fn functions() -> Vec<Function> {
 }
 
 #[test]
-fn host_json_starts_the_handler_binary_in_forwarding_mode() {
+fn host_json_starts_the_handler_binary_proxied_or_forwarded() {
     let host = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json"));
     assert_eq!(host["version"], "2.0");
     assert_eq!(
         host["customHandler"]["description"]["defaultExecutablePath"],
         "handler"
     );
+    // Proxying where the host has it; an older host ignores the key and forwards.
+    assert_eq!(host["customHandler"]["enableProxyingHttpRequest"], true);
     assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
+    // The handler's stdout (INFO lines) stays out of Application Insights; its stderr
+    // (warnings and errors) is kept, and traces are never sampled away.
+    let logging = &host["logging"];
+    assert_eq!(logging["logLevel"]["Host.Function.Console"], "Warning");
+    let excluded = logging["applicationInsights"]["samplingSettings"]["excludedTypes"]
+        .as_str()
+        .unwrap();
+    assert!(excluded.split(';').any(|t| t == "Trace"), "{excluded}");
     assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
     assert_eq!(
         format!(

@@ -156,3 +156,36 @@ async fn skytap_token_is_required_only_when_configured() {
     assert_eq!(right.status, 200);
     assert_eq!(app.azure.accepted().len(), 1);
 }
+
+/// A request as the Functions host relays it in proxying mode: `Host` rewritten to loopback,
+/// the caller's in `X-Forwarded-Host`, `X-Forwarded-*` and the invocation id set, the body
+/// chunked byte for byte. It is verified over the same bytes and delivered; the forwarding
+/// headers change nothing.
+#[actix_web::test]
+async fn a_proxied_request_with_a_chunked_body_is_verified_over_its_bytes_and_delivered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let body = fixture("auditwolf-task-create.json");
+    let signature = sign_auditwolf(AUDITWOLF_SECRET, &body);
+    let address = app.address.trim_start_matches("http://");
+    let mut request = format!(
+        "POST /api/auditwolf?code=function-key HTTP/1.1\r\nHost: {address}\r\n\
+         X-Forwarded-Host: contoso.azurewebsites.net\r\nX-Forwarded-For: 203.0.113.7\r\n\
+         X-Forwarded-Proto: https\r\nx-ms-invocation-id: 6f1c2c1e-0000-4000-8000-000000000001\r\n\
+         {SIG}: {signature}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(100) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.write_all(&request).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.azure.accepted().len(), 1);
+}
