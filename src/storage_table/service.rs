@@ -122,7 +122,10 @@ impl TableClient {
             StatusCode::NOT_FOUND => return Ok(None),
             status => return Err(refused(status, &text)),
         }
-        let (properties, timestamp) = parse_entity(&text)?;
+        let Stored {
+            properties,
+            timestamp,
+        } = parse_entity(&text)?;
         Ok(Some(Entity {
             etag: etag(&headers)?,
             date: service_date(&headers),
@@ -210,8 +213,16 @@ impl TableClient {
     }
 }
 
-/// An entity's properties as the service answered them, and its last write (`Timestamp`).
-pub fn parse_entity(text: &str) -> Result<(Map<String, Value>, Option<DateTime<Utc>>), TableError> {
+/// An entity's body as the service answered it.
+#[derive(Debug)]
+pub struct Stored {
+    pub properties: Map<String, Value>,
+    /// Its last write, by the service's clock.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// Reads an entity's body.
+pub fn parse_entity(text: &str) -> Result<Stored, TableError> {
     let properties: Map<String, Value> =
         serde_json::from_str(text).map_err(|e| TableError::Malformed(e.to_string()))?;
     let timestamp = properties
@@ -219,7 +230,10 @@ pub fn parse_entity(text: &str) -> Result<(Map<String, Value>, Option<DateTime<U
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.to_utc());
-    Ok((properties, timestamp))
+    Ok(Stored {
+        properties,
+        timestamp,
+    })
 }
 
 /// `<table>(PartitionKey='<p>',RowKey='<r>')`; the keys are hex digests, never quoted.
