@@ -63,6 +63,16 @@ param instanceMemoryMB int = 512
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Webhooks one instance serves at once before Flex Consumption adds another. A webhook mostly waits on its Log Analytics round trip (50-500 ms) and uses about 0.1 ms of CPU and 50 KB of memory: see the README, "Flex concurrency".')
+@minValue(1)
+@maxValue(1000)
+param perInstanceConcurrency int = 200
+
+@description('Instances kept ready for HTTP at all times (billed while idle); 0 pays only for use, with a cold start after idling.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyInstances int = 0
+
 // azd environment names may hold `_ . ( )`, which no storage account, vault or site name
 // accepts: resource names use this lower-case, hyphenated form.
 var prefix = toLower(replace(replace(replace(replace(name, '_', '-'), '.', '-'), '(', ''), ')', ''))
@@ -385,6 +395,17 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: perInstanceConcurrency
+          }
+        }
+        alwaysReady: alwaysReadyInstances > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'custom'

@@ -176,6 +176,10 @@ fn the_bicep_keeps_flex_consumption_bounds_ga_api_versions_and_names_any_environ
         .next()
         .unwrap();
     assert!(max_instances.contains("@minValue(40)"), "{max_instances}");
+    // Flex scales HTTP on concurrency: the app sets it rather than take the default.
+    assert!(bicep.contains("perInstanceConcurrency: perInstanceConcurrency"));
+    assert!(bicep.contains("param perInstanceConcurrency int = 200"));
+    assert!(bicep.contains("name: 'http'\n            instanceCount: alwaysReadyInstances"));
     assert!(
         !bicep.contains("ftpsState:"),
         "not supported on Flex Consumption"
