@@ -623,6 +623,25 @@ resource rowsWaiting 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   ]
 }
 
+// Workspace functions from queries/functions/: the first line of each file is its signature.
+var regionFunction = loadTextContent('../queries/functions/SkytapRegionName.kql')
+
+resource skytapRegionName 'Microsoft.OperationalInsights/workspaces/savedSearches@2020-08-01' = {
+  parent: workspace
+  name: 'SkytapRegionName'
+  properties: {
+    category: 'Webhooks'
+    displayName: 'Skytap region name'
+    functionAlias: 'SkytapRegionName'
+    functionParameters: 'region:string'
+    query: regionFunction
+    version: 2
+  }
+  dependsOn: [
+    newWorkspace
+  ]
+}
+
 // Workbook tiles: each runs a query file from queries/.
 var tiles = [
   {
@@ -699,6 +718,7 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   }
   dependsOn: [
     tables
+    skytapRegionName
   ]
 }
 

@@ -316,3 +316,24 @@ fn the_apps_identity_may_write_durable_claims_in_its_storage_tables() {
     );
     assert!(bicep.contains("storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'"));
 }
+
+#[test]
+fn the_region_function_is_deployed_with_the_signature_its_file_declares_and_used_by_the_storage_tile() {
+    let bicep = read("infra/main.bicep");
+    let function = read("queries/functions/SkytapRegionName.kql");
+    let signature = function.lines().next().unwrap();
+    assert_eq!(signature, "// SkytapRegionName(region:string)");
+    assert!(bicep.contains("functionAlias: 'SkytapRegionName'"));
+    assert!(bicep.contains("functionParameters: 'region:string'"));
+    assert!(bicep.contains("loadTextContent('../queries/functions/SkytapRegionName.kql')"));
+    let storage = read("queries/skytap-storage-usage-by-day.kql");
+    assert!(storage.contains("SkytapRegionName(Region)"), "{storage}");
+    // The workbook runs the storage query, so it waits for the function.
+    let workbook = bicep.split("resource workbook").nth(1).unwrap();
+    assert!(workbook.contains("skytapRegionName"), "{workbook}");
+    // Every code the original report named, and anything else as it is.
+    for (code, name) in [("prod/amm1r1", "NL-Amsterdam-M-1"), ("prod/txm1r1", "US-Texas-M-1")] {
+        assert!(function.contains(&format!("region == \"{code}\", \"{name}\"")));
+    }
+    assert_eq!(function.matches("region == \"prod/").count(), 12);
+}

@@ -31,14 +31,43 @@ function diagnostics(query, state) {
   return messages;
 }
 
+// The workspace functions in queries/functions/: each file's first line is its signature
+// (`// Name(param:type, ...)`), the rest its body. Every query sees them as `let` statements, as
+// it sees them in the workspace the Bicep deploys them to.
+function workspaceFunctions() {
+  const directory = path.join(root, "queries", "functions");
+  return fs.readdirSync(directory).filter((f) => f.endsWith(".kql")).sort().map((file) => {
+    const text = fs.readFileSync(path.join(directory, file), "utf8");
+    const signature = text.split("\n")[0].match(/^\/\/ (\w+)\(([^)]*)\)$/);
+    if (!signature || signature[1] + ".kql" !== file) {
+      throw new Error(`queries/functions/${file}: the first line must be "// ${file.replace(".kql", "")}(param:type, ...)"`);
+    }
+    return { file, name: signature[1], params: signature[2], body: text };
+  });
+}
+
 function main() {
   const state = globals();
+  const functions = workspaceFunctions();
+  const lets = functions.map((f) => `let ${f.name} = (${f.params}) {\n${f.body}\n};\n`).join("");
   const directory = path.join(root, "queries");
   const files = fs.readdirSync(directory).filter((f) => f.endsWith(".kql")).sort();
   let passed = 0;
   let failed = 0;
+  for (const f of functions) {
+    // A function's body on its own, called once with its parameters' names as strings.
+    const call = `${lets}print ${f.name}(${f.params.split(",").map(() => '"x"').join(", ")})`;
+    const messages = diagnostics(call, state);
+    if (messages.length === 0) {
+      passed++;
+      console.log(`ok   queries/functions/${f.file}`);
+    } else {
+      failed++;
+      console.log(`FAIL queries/functions/${f.file}\n  ${messages.join("\n  ")}`);
+    }
+  }
   for (const file of files) {
-    const messages = diagnostics(fs.readFileSync(path.join(directory, file), "utf8"), state);
+    const messages = diagnostics(lets + fs.readFileSync(path.join(directory, file), "utf8"), state);
     if (messages.length === 0) {
       passed++;
       console.log(`ok   queries/${file}`);
