@@ -18,6 +18,8 @@ if [ ! -x .tools/venv/bin/checkov ]; then
 fi
 
 cargo test --locked --all-targets
+# The API tests again, every request relayed as the Functions host's proxying mode relays it.
+HOST_MODE=proxying cargo test --locked --test api
 node tests/kql/check.js
 .tools/venv/bin/python tests/infra/check_bicep.py
 # The release binary exactly as deployed, packaged, and checked with .funcignore.

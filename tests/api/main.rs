@@ -15,6 +15,7 @@ mod functions_json;
 mod group_commit;
 mod hardening;
 mod helpers;
+mod host_proxy;
 mod infra;
 mod logs_ingestion;
 mod secure_webhook;
