@@ -12,7 +12,7 @@ for target in $(cargo "${FUZZ_TOOLCHAIN[@]}" fuzz list); do
   cargo "${FUZZ_TOOLCHAIN[@]}" fuzz run "$target" "$scratch" "corpus/$target" -- \
     -max_total_time="${SMOKE_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=1 \
     > "$scratch.log" 2>&1 || status=$?
-  execs=$(awk -F: '/stat::number_of_executed_units/ { gsub(/ /, "", $2); print $2 }' "$scratch.log")
+  execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$scratch.log")
   echo "fuzz smoke: $target, ${execs:-0} executions, exit $status"
   if [ "$status" -ne 0 ]; then tail -60 "$scratch.log"; exit "$status"; fi
   rm -rf "$scratch" "$scratch.log"

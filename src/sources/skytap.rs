@@ -92,6 +92,25 @@ fn skytap_time(item: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
+    /// Found by the `admit` fuzz target: a number serde_json parsed with best-effort precision
+    /// came back from `RawEvent` as a different number.
+    #[test]
+    fn raw_event_parses_back_to_the_event_even_for_numbers_at_the_edge_of_precision() {
+        let body = format!(
+            r#"{{"message_id":"m","category":"usage","timestamp":"2019-06-07T23:41:17Z",
+               "payload":[{{"type":"svms","regid":5{},"rate":0.30000000000000004,"tiny":4.9e-324}}]}}"#,
+            "0".repeat(75)
+        );
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let batch = rows(&message, Utc::now()).unwrap();
+        let raw = batch.rows[0]
+            .get("RawEvent")
+            .and_then(Value::as_str)
+            .unwrap();
+        let back: Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(back, message["payload"][0]);
+    }
+
     #[test]
     fn the_query_token_is_checked_only_when_configured() {
         assert!(prove(None, "").is_ok());
