@@ -318,7 +318,8 @@ fn the_apps_identity_may_write_durable_claims_in_its_storage_tables() {
 }
 
 #[test]
-fn the_region_function_is_deployed_with_the_signature_its_file_declares_and_used_by_the_storage_tile() {
+fn the_region_function_is_deployed_with_the_signature_its_file_declares_and_used_by_the_storage_tile(
+) {
     let bicep = read("infra/main.bicep");
     let function = read("queries/functions/SkytapRegionName.kql");
     let signature = function.lines().next().unwrap();
@@ -332,7 +333,10 @@ fn the_region_function_is_deployed_with_the_signature_its_file_declares_and_used
     let workbook = bicep.split("resource workbook").nth(1).unwrap();
     assert!(workbook.contains("skytapRegionName"), "{workbook}");
     // Every code the original report named, and anything else as it is.
-    for (code, name) in [("prod/amm1r1", "NL-Amsterdam-M-1"), ("prod/txm1r1", "US-Texas-M-1")] {
+    for (code, name) in [
+        ("prod/amm1r1", "NL-Amsterdam-M-1"),
+        ("prod/txm1r1", "US-Texas-M-1"),
+    ] {
         assert!(function.contains(&format!("region == \"{code}\", \"{name}\"")));
     }
     assert_eq!(function.matches("region == \"prod/").count(), 12);
