@@ -1,5 +1,6 @@
-//! When a table's next request may start: spacing while it is busy, a pause when the destination
-//! says how long to wait, and a jittered backoff after failures. Pure: it reads the clock only
+//! When a table's next request may start: staggered by a round trip over the slots while it is
+//! busy, a pause when the destination says how long to wait, and a jittered backoff after
+//! failures. Pure: it reads the clock only
 //! through the `now` it is given.
 
 use std::hash::{BuildHasher, RandomState};
@@ -9,11 +10,6 @@ use tokio::time::Instant;
 
 use crate::destinations::DeliveryError;
 
-/// The least time between two requests of one table while it is busy: at most 333 requests a
-/// second per table, so a busy table groups its webhooks instead of spending the destination's
-/// request quota (Logs Ingestion: 12,000 a minute per DCR, shared by every instance). A table is
-/// busy when its last group carried more than one webhook and a request is still in flight.
-pub const MIN_SPACING: Duration = Duration::from_millis(3);
 /// The first pause after a failure; it doubles after each failure in a row up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -51,8 +47,11 @@ impl Pacing {
     }
 
     /// The earliest the next request may start, if later than now. An idle table (nothing in
-    /// flight) sends at once; a busy one staggers its requests by a round trip divided by the
-    /// slots, so that slots free up one by one, never closer than [`MIN_SPACING`].
+    /// flight) sends at once; a busy one (its last group carried more than one webhook) staggers
+    /// its requests by a round trip divided by the slots, so that slots free up one by one and
+    /// the webhooks arriving meanwhile leave together. There is no fixed minimum: a destination
+    /// that answers at once is not made to wait, and one that throttles answers 429, which
+    /// pauses the table (see [`Pacing::failed`]).
     pub fn next_start(
         &self,
         in_flight: usize,
@@ -63,7 +62,7 @@ impl Pacing {
             return None;
         }
         let slots = u32::try_from(slots.max(1)).unwrap_or(u32::MAX);
-        let spacing = (rtt.unwrap_or(Duration::ZERO) / slots).max(MIN_SPACING);
+        let spacing = rtt? / slots;
         self.last_grouped_start?.checked_add(spacing)
     }
 
@@ -164,7 +163,13 @@ mod tests {
             pacing.next_start(1, 4, rtt),
             Some(now + Duration::from_millis(7_500))
         );
-        assert_eq!(pacing.next_start(1, 1, None), Some(now + MIN_SPACING));
+        assert_eq!(pacing.next_start(1, 1, None), None, "no round trip measured: no wait");
+        let instant = Some(Duration::from_micros(100));
+        assert_eq!(
+            pacing.next_start(1, 4, instant),
+            Some(now + Duration::from_micros(25)),
+            "no fixed minimum for a destination that answers at once"
+        );
         pacing.started(now, false);
         assert_eq!(pacing.next_start(1, 1, rtt), None, "a lone webhook");
     }
