@@ -18,7 +18,9 @@ record() {
   local target=$1 log=$2 execs cov finding
   execs=$(awk '/stat::number_of_executed_units/ { print $NF }' "$log" | tail -1)
   cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | awk '{ print $2 }')
-  finding=$( (grep -o 'Test unit written to [^ ]*' "$log" || true) | sed 's/.*written to //' | tail -1)
+  # Crashes, leaks, timeouts and out-of-memory inputs; a slow unit is not a finding.
+  finding=$( (grep -oE 'Test unit written to [^ ]*/(crash|leak|timeout|oom)-[^ ]*' "$log" || true) |
+    sed 's/.*written to //' | tail -1)
   printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "${execs:-0}" "${cov:-0}" "${finding:-none}" >> campaign.tsv
   if [ -n "$finding" ]; then echo "finding in $target: $finding"; tail -40 "$log"; fi
 }

@@ -163,7 +163,11 @@ mod tests {
             pacing.next_start(1, 4, rtt),
             Some(now + Duration::from_millis(7_500))
         );
-        assert_eq!(pacing.next_start(1, 1, None), None, "no round trip measured: no wait");
+        assert_eq!(
+            pacing.next_start(1, 1, None),
+            None,
+            "no round trip measured: no wait"
+        );
         let instant = Some(Duration::from_micros(100));
         assert_eq!(
             pacing.next_start(1, 4, instant),

@@ -32,6 +32,16 @@ impl Drop for Running {
     }
 }
 
+/// Stops the binary and returns what it wrote to stdout (after the address line) and stderr.
+fn stop_and_read(mut child: Running, mut stdout: BufReader<ChildStdout>) -> (String, String) {
+    let mut stderr = child.0.stderr.take().unwrap();
+    drop(child);
+    let (mut out, mut err) = (String::new(), String::new());
+    stdout.read_to_string(&mut out).unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+    (out, err)
+}
+
 /// Starts the binary on port 0 and reads the address it logs.
 fn start(dir: &Path) -> (Running, String) {
     let mut command = handler(dir);
@@ -235,7 +245,7 @@ async fn bearer_tokens_never_reach_the_log_even_at_debug() {
     for (name, value) in issuer.settings() {
         command.env(name, value);
     }
-    let (child, address, mut log) = start_logging(command);
+    let (child, address, log) = start_logging(command);
     let mut claims = v1_claims();
     let good = valid(&claims);
     let forged = token(&claims, 2, &kid(0));
@@ -253,13 +263,9 @@ async fn bearer_tokens_never_reach_the_log_even_at_debug() {
             .unwrap();
         statuses.push(answer.status().as_u16());
     }
-    let mut child = child;
-    let mut stderr = child.0.stderr.take().unwrap();
-    drop(child);
     // Both streams: warnings and errors are on stderr.
-    let mut text = String::new();
-    log.read_to_string(&mut text).unwrap();
-    stderr.read_to_string(&mut text).unwrap();
+    let (out, err) = stop_and_read(child, log);
+    let text = out + &err;
     assert_eq!(statuses, [200, 401, 401], "{text}");
     assert!(text.contains("Webhook rejected."), "{text}");
     for token in [&good, &forged, &misaddressed] {
@@ -283,7 +289,7 @@ async fn no_answer_or_log_line_grows_with_what_a_sender_wrote() {
             "AZURE_MONITOR_SUBSCRIPTIONS",
             "00000000-0000-0000-0000-000000000001",
         );
-    let (child, address, mut log) = start_logging(command);
+    let (child, address, log) = start_logging(command);
     let huge = "é".repeat(500_000);
     let skytap = |field: &str, value: Value| {
         let mut message: Value = serde_json::from_slice(&fixture("skytap-audit.json")).unwrap();
@@ -326,12 +332,7 @@ async fn no_answer_or_log_line_grows_with_what_a_sender_wrote() {
         assert!((400..500).contains(&status), "{status}: {text}");
         assert!(text.len() <= 1024, "{path}: a {}-byte answer", text.len());
     }
-    let mut child = child;
-    let mut stderr = child.0.stderr.take().unwrap();
-    drop(child);
-    let (mut text, mut errors) = (String::new(), String::new());
-    log.read_to_string(&mut text).unwrap();
-    stderr.read_to_string(&mut errors).unwrap();
+    let (text, errors) = stop_and_read(child, log);
     assert!(errors.contains("Webhook rejected."), "{errors}");
     assert!(!errors.contains("panicked at"), "{errors}");
     for line in text.lines().chain(errors.lines()) {
@@ -352,7 +353,7 @@ async fn info_lines_go_to_stdout_and_warnings_and_errors_to_stderr_graded_as_the
         .env("LOG_ANALYTICS_SHARED_KEY", crate::helpers::SHARED_KEY)
         .env("LOG_ANALYTICS_ENDPOINT", &azure.url)
         .env("STACKSTATE_TOKENS", "warning-token");
-    let (child, address, mut stdout) = start_logging(command);
+    let (child, address, stdout) = start_logging(command);
     let client = reqwest::Client::new();
     // Refused for its token: a WARN line, which quotes nothing of the token.
     let refused = client
@@ -370,12 +371,7 @@ async fn info_lines_go_to_stdout_and_warnings_and_errors_to_stderr_graded_as_the
         .await
         .unwrap();
     assert!(failed.status().is_server_error() || failed.status() == 502);
-    let mut child = child;
-    let mut stderr = child.0.stderr.take().unwrap();
-    drop(child);
-    let (mut out, mut err) = (String::new(), String::new());
-    stdout.read_to_string(&mut out).unwrap();
-    stderr.read_to_string(&mut err).unwrap();
+    let (out, err) = stop_and_read(child, stdout);
 
     assert!(out.contains(" INFO "), "{out}");
     assert!(!out.contains("WARN") && !out.contains("ERROR"), "{out}");
