@@ -1,12 +1,13 @@
 //! Azure Monitor action-group alerts: their rows, their proof (a `tokenid` query token or an
-//! Entra ID bearer token from a secure webhook) and the subscription allowlist.
+//! Entra ID bearer token from a secure webhook) and the subscription allowlist. Only `bearer`
+//! is public (its settings and errors); rows are made only behind the door.
 
 pub mod bearer;
 mod rows;
 
 use actix_web::http::header::HeaderMap;
 
-pub use rows::rows;
+pub(super) use rows::rows;
 
 use super::proof::{no_secure_webhooks, query_token, Gate, Subscriptions, VerifyError};
 use super::verify::Secrets;
@@ -19,7 +20,7 @@ const TOKEN_PARAM: &str = "tokenid";
 /// The proof. With secure webhooks set up (`entra`) either proof suffices: a valid `tokenid`
 /// (not on an anonymous function, where it would stand in for the function key), else a valid
 /// bearer token. Without them, `tokenid` when `tokens` (`AZURE_MONITOR_TOKENS`) are set.
-pub async fn prove(
+pub(super) async fn prove(
     gate: Gate,
     tokens: Option<&Secrets>,
     entra: Option<&SecureWebhook>,
@@ -48,7 +49,7 @@ pub async fn prove(
 }
 
 /// Checks the alert's rows against `allowed` (`AZURE_MONITOR_SUBSCRIPTIONS`), whatever proved it.
-pub fn authorise(allowed: Option<&Subscriptions>, batch: &Batch) -> Result<(), VerifyError> {
+pub(super) fn authorise(allowed: Option<&Subscriptions>, batch: &Batch) -> Result<(), VerifyError> {
     let Some(allowed) = allowed else {
         return Ok(());
     };
