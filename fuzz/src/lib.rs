@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use arbitrary::Arbitrary;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::Value;
 use webhook_ingest::schema::{ColumnType, Provenance, Row, Table};
 
@@ -82,10 +82,9 @@ impl AnyRow {
     }
 }
 
-/// A time in the years 0000 to 9999 (what ISO 8601 writes in four digits), from any number of
-/// seconds.
+/// A time in the years 0001 to 9999 (what a Kusto `datetime` holds), from any number of seconds.
 fn time(seconds: i64) -> DateTime<Utc> {
-    const START: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const START: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
     const SPAN: i64 = 315_537_897_600; // to 10000-01-01
     DateTime::from_timestamp(START + seconds.rem_euclid(SPAN), 0).expect("within chrono's range")
 }
@@ -99,9 +98,10 @@ pub fn assert_typed(row: &Row) {
             .unwrap_or_else(|| panic!("{name} is not a column of {table:?}"));
         let typed = match column.kind {
             ColumnType::String => value.is_string(),
-            ColumnType::DateTime => value
-                .as_str()
-                .is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok()),
+            // A Kusto `datetime`: ISO 8601 in the years 0001 to 9999.
+            ColumnType::DateTime => value.as_str().is_some_and(|t| {
+                DateTime::parse_from_rfc3339(t).is_ok_and(|t| (1..=9999).contains(&t.year()))
+            }),
             ColumnType::Long => value.is_i64(),
             ColumnType::Real => value.is_number(),
             ColumnType::Dynamic => !value.is_null(),

@@ -11,7 +11,7 @@ use columns::{
     AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
 };
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
-pub use row::{iso8601, Batch, Provenance, Row};
+pub use row::{iso8601, writable, Batch, Provenance, Row};
 
 /// A column's type, named as Log Analytics names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,19 @@
 //! The row model: one event's values under a table's declared columns.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
     ColumnType, Table, EVENT_TIME, RAW_EVENT, TIME_GENERATED, TRUNCATED, TRUNCATION_MARKER,
 };
+
+/// The time if Log Analytics can hold it: a Kusto `datetime` runs from the year 1 to 9999 (in
+/// UTC), what ISO 8601 writes in four digits; `None` for any other (a year like -0019, 0000 or
+/// 10000).
+pub fn writable(time: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (1..=9999).contains(&time.year()).then_some(time)
+}
 
 /// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects.
 pub fn iso8601(time: DateTime<Utc>) -> String {
@@ -36,6 +43,8 @@ impl Row {
             table,
             values: Vec::with_capacity(16),
         };
+        // Sources only pass writable times; any other is replaced by the time of receipt.
+        let event_time = writable(event_time).unwrap_or(provenance.received);
         row.time(TIME_GENERATED, Some(event_time));
         row.time(EVENT_TIME, Some(event_time));
         row.time("ReceivedTime", Some(provenance.received));
@@ -67,12 +76,12 @@ impl Row {
         self.set(column, ColumnType::String, value.map(Value::from))
     }
 
-    /// Sets a `datetime` column.
+    /// Sets a `datetime` column; a time ISO 8601 cannot write in four-digit years is left out.
     pub fn time(&mut self, column: &'static str, value: Option<DateTime<Utc>>) -> &mut Self {
         self.set(
             column,
             ColumnType::DateTime,
-            value.map(|t| iso8601(t).into()),
+            value.and_then(writable).map(|t| iso8601(t).into()),
         )
     }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
+use crate::schema::writable;
 use crate::telemetry::excerpt;
 
 /// The most characters of a sender's value an error quotes.
@@ -123,14 +124,16 @@ pub fn required_time(value: &Value, pointer: &str) -> Result<DateTime<Utc>, Payl
     })
 }
 
-/// Parses ISO 8601 with an offset, or without one (taken as UTC).
+/// Parses ISO 8601 with an offset, or without one (taken as UTC); a time outside the years
+/// 0001 to 9999 once in UTC is not one Log Analytics can hold, so it is refused too.
 pub fn parse_iso8601(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Some(time.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc())
+    let time = match DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(time) => time.with_timezone(&Utc),
+        Err(_) => NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()?
+            .and_utc(),
+    };
+    writable(time)
 }
 
 /// Requires the value at `pointer` to be an array and returns it.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::json::{self, PayloadError};
 use super::proof::{query_token, VerifyError};
 use super::verify::Secrets;
-use crate::schema::{Batch, Provenance, Row, Table};
+use crate::schema::{writable, Batch, Provenance, Row, Table};
 
 /// The proof, when `tokens` (`SKYTAP_TOKENS`) are set: `?token=` holds one of them.
 pub fn prove(tokens: Option<&Secrets>, query: &str) -> Result<(), VerifyError> {
@@ -83,14 +83,38 @@ fn usage_columns(row: &mut Row, item: &Value) {
 fn skytap_time(item: &Value, pointer: &str) -> Option<DateTime<Utc>> {
     let text = json::text(item, pointer)?;
     NaiveDateTime::parse_from_str(text.trim(), "%Y/%m/%d %H:%M:%S")
-        .map(|t| t.and_utc())
         .ok()
+        .and_then(|t| writable(t.and_utc()))
         .or_else(|| json::parse_iso8601(text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `admit` fuzz target: `-019/03/07 23:41:30` was written as the datetime
+    /// `-0019-03-07T23:41:30Z`, which Log Analytics cannot hold. A time outside the years 0001
+    /// to 9999 is now no time at all (the raw event keeps the text).
+    #[test]
+    fn a_time_outside_four_digit_years_is_left_out() {
+        let message = json!({
+            "message_id": "m", "category": "auditing", "timestamp": "2019-06-07T23:41:31Z",
+            "payload": [{"id": 1, "date": "-019/03/07 23:41:30", "type": "Failed User Login"},
+                        {"id": 2, "date": "9999-12-31T23:00:00-05:00"}]
+        });
+        let batch = rows(&message, now()).unwrap();
+        for row in &batch.rows {
+            assert!(row.get("ActionTime").is_none(), "{row:?}");
+        }
+        assert!(json::parse_iso8601("0001-01-01T00:00:00+01:00").is_none());
+        assert!(json::parse_iso8601("0000-06-01T00:00:00Z").is_none());
+        assert!(json::parse_iso8601("0001-01-01T00:00:00Z").is_some());
+        let late = json!({"message_id": "m", "category": "usage", "timestamp": "10000-01-01T00:00:00Z", "payload": []});
+        assert!(
+            rows(&late, now()).is_err(),
+            "a required time Log Analytics cannot read is a 400"
+        );
+    }
 
     /// Found by the `admit` fuzz target: a number serde_json parsed with best-effort precision
     /// came back from `RawEvent` as a different number.

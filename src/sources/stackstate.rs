@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::json::{self, PayloadError};
 use super::proof::{header, required, VerifyError};
 use super::verify::Secrets;
-use crate::schema::{Batch, Provenance, Row, Table};
+use crate::schema::{writable, Batch, Provenance, Row, Table};
 
 /// StackState's secret token header.
 const TOKEN_HEADER: &str = "X-StackState-Webhook-Token";
@@ -38,7 +38,8 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
     let triggered = envelope
         .pointer("/event/triggeredTimeMs")
         .and_then(Value::as_i64)
-        .and_then(DateTime::from_timestamp_millis);
+        .and_then(DateTime::from_timestamp_millis)
+        .and_then(writable);
     let provenance = Provenance {
         source: "stackstate",
         message_id: Some(notification_id.clone()),
