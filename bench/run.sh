@@ -25,7 +25,11 @@ SERVER=target/release/examples/bench_server
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# Servers started inside $(...) cannot add to pids: they write their pid to this file.
+cleanup() {
+  for pid in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -70,7 +74,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # A fake destination answering after $1 ms; prints its port.
 destination() {
   local port; port=$(free_port)
-  DELAY_MS=$1 "$SERVER" destination "$port" >/dev/null 2>&1 & pids+=($!)
+  DELAY_MS=$1 "$SERVER" destination "$port" >/dev/null 2>&1 & echo $! >> "$work/pids"
   wait_ready "http://127.0.0.1:$port/stats"
   echo "$port"
 }
