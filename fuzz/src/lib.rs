@@ -70,10 +70,10 @@ impl AnyRow {
                 (ColumnType::Real, _) => row.real(name, None),
                 (ColumnType::Dynamic, AnyValue::Json(json)) => {
                     let value = serde_json::from_str(json).unwrap_or(Value::from(json.as_str()));
-                    row.dynamic(name, Some(&value))
+                    row.dynamic(name, Some(value))
                 }
                 (ColumnType::Dynamic, AnyValue::Text(text)) => {
-                    row.dynamic(name, Some(&Value::from(text.as_str())))
+                    row.dynamic(name, Some(Value::from(text.as_str())))
                 }
                 (ColumnType::Dynamic, _) => row.dynamic(name, None),
             };

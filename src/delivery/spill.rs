@@ -1,11 +1,11 @@
 //! The spill: rows the destination would not take in time are put on a Storage queue as
 //! gzip-compressed, base64-encoded messages of at most 64 KB, and delivered later by `drain`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use flate2::{read::GzDecoder, write::GzEncoder, Compression};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use std::time::Duration;
@@ -26,7 +26,7 @@ const MIN_FIELD_BYTES: usize = 256;
 const VERSION: u32 = 1;
 
 /// What a message carries: one table's rows.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Spilled {
     /// Format version.
     v: u32,
@@ -86,11 +86,13 @@ fn replay_visibility(timeouts: &Timeouts) -> Duration {
 /// message holds a run of consecutive rows. A lone row too large for a message has its values
 /// cut, first to `field_bytes` (what direct delivery keeps), then shorter only if it must.
 pub fn encode(table: Table, rows: &[Row], field_bytes: usize) -> Result<Vec<Message>, SpillError> {
+    // Each row is written as JSON once; a split only regroups and compresses again.
+    let json: Vec<Vec<u8>> = rows.iter().map(row_json).collect();
     let mut messages = Vec::new();
     let mut pending = Vec::new();
     pending.push(0..rows.len());
     while let Some(range) = pending.pop() {
-        let text = message_text(table, &rows[range.clone()]);
+        let text = message_text(table, &json[range.clone()]);
         if text.len() <= MAX_MESSAGE_TEXT {
             messages.push(Message { text, rows: range });
         } else if range.len() > 1 {
@@ -109,7 +111,7 @@ fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, Spil
     let mut limit = field_bytes;
     while limit >= MIN_FIELD_BYTES {
         row.truncate_fields(limit);
-        let text = message_text(table, std::slice::from_ref(&row));
+        let text = message_text(table, &[row_json(&row)]);
         if text.len() <= MAX_MESSAGE_TEXT {
             return Ok(text);
         }
@@ -118,14 +120,27 @@ fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, Spil
     Err(SpillError::RowTooLarge)
 }
 
-fn message_text(table: Table, rows: &[Row]) -> String {
-    let spilled = Spilled {
-        v: VERSION,
-        table: table.default_name().to_owned(),
-        rows: rows.iter().map(Row::to_map).collect(),
-    };
-    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
-    serde_json::to_writer(&mut gzip, &spilled).expect("rows serialise");
+fn row_json(row: &Row) -> Vec<u8> {
+    serde_json::to_vec(&row.to_map()).expect("rows serialise")
+}
+
+/// A `Spilled` message of rows already written as JSON, compressed and base64-encoded.
+fn message_text(table: Table, rows: &[Vec<u8>]) -> String {
+    let mut json = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 64);
+    json.extend_from_slice(format!("{{\"v\":{VERSION},\"table\":").as_bytes());
+    serde_json::to_writer(&mut json, table.default_name()).expect("a name serialises");
+    json.extend_from_slice(b",\"rows\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(row);
+    }
+    json.extend_from_slice(b"]}");
+    // One write into the encoder: each write costs a checksum update and a deflate call.
+    let mut gzip = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
+    gzip.write_all(&json)
+        .expect("writing to memory cannot fail");
     STANDARD.encode(gzip.finish().expect("writing to memory cannot fail"))
 }
 

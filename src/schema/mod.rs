@@ -386,7 +386,7 @@ mod tests {
             received: Utc::now(),
         };
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
-        row.raw_event(&serde_json::json!({"a": 1}))
+        row.raw_event(r#"{"a":1}"#.to_owned())
             .text("Uri", Some("u"))
             .text("Summary", Some("s"));
         let written: serde_json::Map<String, serde_json::Value> =

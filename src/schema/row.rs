@@ -96,18 +96,16 @@ impl Row {
     }
 
     /// Sets a `dynamic` column to a JSON value.
-    pub fn dynamic(&mut self, column: &'static str, value: Option<&Value>) -> &mut Self {
-        self.set(column, ColumnType::Dynamic, value.cloned())
+    pub fn dynamic(&mut self, column: &'static str, value: Option<Value>) -> &mut Self {
+        self.set(column, ColumnType::Dynamic, value)
     }
 
     /// Sets `RawEvent` to the event's complete JSON text.
-    pub fn raw_event(&mut self, event: &Value) -> &mut Self {
+    pub fn raw_event(&mut self, json: String) -> &mut Self {
         self.set(
             RAW_EVENT.name,
             ColumnType::String,
-            Some(Value::from(
-                serde_json::to_string(event).expect("a JSON value serialises"),
-            )),
+            Some(Value::String(json)),
         )
     }
 

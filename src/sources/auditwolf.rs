@@ -5,9 +5,8 @@
 use actix_web::http::header::HeaderMap;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
-use super::json::{self, PayloadError};
+use super::json::{self, Json, PayloadError};
 use super::proof::{header, required, VerifyError};
 use super::verify::Secrets;
 use crate::schema::{Batch, Provenance, Row, Table};
@@ -33,7 +32,7 @@ pub fn prove(
 }
 
 /// Turns an AuditWolf event into one row.
-pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
+pub fn rows(event: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
     json::required_object(event, "").map_err(|_| PayloadError::Unrecognised("a JSON object"))?;
     let account = json::required_text(event, "/awid")?;
     let id = json::required_id(event, "/id")?;
@@ -55,7 +54,7 @@ pub fn rows(event: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
         .text("ResourceName", json::text(event, "/resourceName"))
         .text("Summary", json::text(event, "/summary"))
         .text("Uri", json::text(event, "/uri"))
-        .raw_event(event);
+        .raw_event(event.to_json());
     Ok(Batch {
         table: Table::AuditWolf,
         rows: vec![row],

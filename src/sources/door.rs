@@ -7,10 +7,9 @@ use std::future::Future;
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::azure_monitor::bearer::{bearer, SecureWebhook, SecureWebhookConfig};
-use super::json::{self, PayloadError};
+use super::json::{self, Json, PayloadError};
 use super::proof::{no_secure_webhooks, Gate, Subscriptions, VerifyError};
 use super::verify::Secrets;
 use super::{auditwolf, azure_monitor, skytap, stackstate, Source};
@@ -128,7 +127,6 @@ impl Verifier {
             Some(value) => value,
             None => json::parse(&body).map_err(|e| fail(Refusal::Payload(e)))?,
         };
-        drop(body);
         let batch = rows(&verified, &value, received).map_err(|e| fail(Refusal::Payload(e)))?;
         if source == Source::AzureMonitor {
             let allowed = self.credentials.azure_monitor_subscriptions.as_ref();
@@ -175,7 +173,7 @@ impl Verifier {
 /// Turns a verified webhook's parsed body into rows for its table.
 fn rows(
     verified: &Verified,
-    value: &Value,
+    value: &Json<'_>,
     received: DateTime<Utc>,
 ) -> Result<Batch, PayloadError> {
     if !value.is_object() {

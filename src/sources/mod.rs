@@ -10,10 +10,8 @@ mod skytap;
 mod stackstate;
 mod verify;
 
-use serde_json::Value;
-
 pub use door::{Admitted, Credentials, Refusal, Refused, Request, Verifier};
-pub use json::PayloadError;
+pub use json::{Json, PayloadError};
 pub use proof::{Gate, Subscriptions, VerifyError};
 pub use verify::{sign_auditwolf, Secrets};
 
@@ -39,7 +37,7 @@ impl Source {
 
     /// Classifies a body by its top-level discriminators, in the order
     /// `schemaId`, `category`, `notificationId` + `event`, `awid` + `type`.
-    pub fn detect(value: &Value) -> Result<Source, PayloadError> {
+    pub fn detect(value: &Json<'_>) -> Result<Source, PayloadError> {
         let has = |key: &str| value.get(key).is_some_and(|v| !v.is_null());
         if has("schemaId") {
             Ok(Source::AzureMonitor)

@@ -4,9 +4,8 @@
 //! <https://help.skytap.com/webhook-usage-data.html>.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::Value;
 
-use super::json::{self, PayloadError};
+use super::json::{self, Json, PayloadError};
 use super::proof::{query_token, VerifyError};
 use super::verify::Secrets;
 use crate::schema::{writable, Batch, Provenance, Row, Table};
@@ -17,7 +16,7 @@ pub fn prove(tokens: Option<&Secrets>, query: &str) -> Result<(), VerifyError> {
 }
 
 /// Turns a Skytap message into rows for the audit or the usage table, by `category`.
-pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
+pub fn rows(message: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
     let category = json::required_text(message, "/category")?;
     let table = match category {
         "auditing" => Table::SkytapAudit,
@@ -38,7 +37,7 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
         received,
     };
     let sent = json::required_time(message, "/timestamp")?;
-    let version = message.get("version").and_then(Value::as_i64);
+    let version = message.get("version").and_then(Json::as_i64);
     let items = json::required_array(message, "/payload")?;
     let rows = items
         .iter()
@@ -52,7 +51,7 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
                 .text("Category", Some(category))
                 .text("EventId", json::id(item, "/id").as_deref())
                 .text("Region", json::text(item, "/region"))
-                .raw_event(item);
+                .raw_event(item.to_json());
             match table {
                 Table::SkytapAudit => audit_columns(&mut row, item),
                 _ => usage_columns(&mut row, item),
@@ -63,24 +62,24 @@ pub fn rows(message: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadEr
     Ok(Batch { table, rows, key })
 }
 
-fn audit_columns(row: &mut Row, item: &Value) {
+fn audit_columns(row: &mut Row, item: &Json<'_>) {
     row.time("ActionTime", skytap_time(item, "/date"))
         .text("AuditType", json::text(item, "/type"))
         .text("TypeCode", json::text(item, "/type_code"))
         .text("User", json::text(item, "/user"))
         .text("IpAddress", json::text(item, "/ip_address"))
-        .dynamic("OperatedOn", item.get("operated_on"));
+        .dynamic("OperatedOn", item.get("operated_on").map(Json::to_value));
 }
 
-fn usage_columns(row: &mut Row, item: &Value) {
+fn usage_columns(row: &mut Row, item: &Json<'_>) {
     row.text("UsageType", json::text(item, "/type"))
         .time("StartTime", skytap_time(item, "/start_time"))
         .time("EndTime", skytap_time(item, "/end_time"))
-        .real("Value", item.get("value").and_then(Value::as_f64));
+        .real("Value", item.get("value").and_then(Json::as_f64));
 }
 
 /// Reads Skytap's `YYYY/MM/DD HH:MM:SS` (UTC); ISO 8601 is accepted too.
-fn skytap_time(item: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+fn skytap_time(item: &Json<'_>, pointer: &str) -> Option<DateTime<Utc>> {
     let text = json::text(item, pointer)?;
     NaiveDateTime::parse_from_str(text.trim(), "%Y/%m/%d %H:%M:%S")
         .ok()
@@ -102,7 +101,7 @@ mod tests {
             "payload": [{"id": 1, "date": "-019/03/07 23:41:30", "type": "Failed User Login"},
                         {"id": 2, "date": "9999-12-31T23:00:00-05:00"}]
         });
-        let batch = rows(&message, now()).unwrap();
+        let batch = rows(&json::tree(&message), now()).unwrap();
         for row in &batch.rows {
             assert!(row.get("ActionTime").is_none(), "{row:?}");
         }
@@ -111,7 +110,7 @@ mod tests {
         assert!(json::parse_iso8601("0001-01-01T00:00:00Z").is_some());
         let late = json!({"message_id": "m", "category": "usage", "timestamp": "10000-01-01T00:00:00Z", "payload": []});
         assert!(
-            rows(&late, now()).is_err(),
+            rows(&json::tree(&late), now()).is_err(),
             "a required time Log Analytics cannot read is a 400"
         );
     }
@@ -125,13 +124,13 @@ mod tests {
                "payload":[{{"type":"svms","regid":5{},"rate":0.30000000000000004,"tiny":4.9e-324}}]}}"#,
             "0".repeat(75)
         );
-        let message: Value = serde_json::from_str(&body).unwrap();
-        let batch = rows(&message, Utc::now()).unwrap();
+        let message: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let batch = rows(&json::tree(&message), Utc::now()).unwrap();
         let raw = batch.rows[0]
             .get("RawEvent")
-            .and_then(Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .unwrap();
-        let back: Value = serde_json::from_str(raw).unwrap();
+        let back: serde_json::Value = serde_json::from_str(raw).unwrap();
         assert_eq!(back, message["payload"][0]);
     }
 
@@ -159,16 +158,18 @@ mod tests {
     fn skytap_times_become_iso_8601_utc() {
         let item = json!({"date": "2019/06/07 23:41:29", "bad": "07-06-2019"});
         assert_eq!(
-            skytap_time(&item, "/date").unwrap().to_rfc3339(),
+            skytap_time(&json::tree(&item), "/date")
+                .unwrap()
+                .to_rfc3339(),
             "2019-06-07T23:41:29+00:00"
         );
-        assert!(skytap_time(&item, "/bad").is_none());
+        assert!(skytap_time(&json::tree(&item), "/bad").is_none());
     }
 
     #[test]
     fn an_unknown_category_is_named_in_the_error() {
         let message = json!({"category": "billing", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z", "payload": []});
-        let error = rows(&message, now()).unwrap_err().to_string();
+        let error = rows(&json::tree(&message), now()).unwrap_err().to_string();
         assert_eq!(
             error,
             "`category` is `billing`, expected `auditing` or `usage`"
@@ -178,7 +179,7 @@ mod tests {
     #[test]
     fn a_payload_element_that_is_not_an_object_is_named_by_index() {
         let message = json!({"category": "usage", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z", "payload": [{}, 7]});
-        let error = rows(&message, now()).unwrap_err().to_string();
+        let error = rows(&json::tree(&message), now()).unwrap_err().to_string();
         assert_eq!(error, "`payload[1]` is `7`, expected an object");
     }
 
@@ -186,7 +187,7 @@ mod tests {
     fn a_running_usage_record_has_no_end_time() {
         let message = json!({"category": "usage", "message_id": "1", "timestamp": "2019-06-07T23:41:31Z",
             "payload": [{"id": 5, "start_time": "2019/06/01 08:15:00", "end_time": null, "value": 120}]});
-        let batch = rows(&message, now()).unwrap();
+        let batch = rows(&json::tree(&message), now()).unwrap();
         let row = &batch.rows[0];
         assert_eq!(row.get("StartTime"), Some(&json!("2019-06-01T08:15:00Z")));
         assert_eq!(row.get("EndTime"), None);

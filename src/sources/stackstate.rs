@@ -4,10 +4,9 @@
 
 use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::json::{self, PayloadError};
+use super::json::{self, Json, PayloadError};
 use super::proof::{header, required, VerifyError};
 use super::verify::Secrets;
 use crate::schema::{writable, Batch, Provenance, Row, Table};
@@ -25,7 +24,7 @@ pub fn prove(tokens: Option<&Secrets>, headers: &HeaderMap) -> Result<(), Verify
 }
 
 /// Turns a StackState notification into one row; time is `triggeredTimeMs`, or receipt for a close.
-pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
+pub fn rows(envelope: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
     let notification_id = json::required_id(envelope, "/notificationId")?;
     let event_type = json::required_text(envelope, "/event/type")?;
     if event_type != "open" && event_type != "close" {
@@ -35,9 +34,8 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
             "`open` or `close`",
         ));
     }
-    let triggered = envelope
-        .pointer("/event/triggeredTimeMs")
-        .and_then(Value::as_i64)
+    let triggered = json::at(envelope, "/event/triggeredTimeMs")
+        .and_then(Json::as_i64)
         .and_then(DateTime::from_timestamp_millis)
         .and_then(writable);
     let provenance = Provenance {
@@ -69,20 +67,23 @@ pub fn rows(envelope: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadE
             json::text(envelope, "/component/identifier"),
         )
         .text("ComponentType", json::text(envelope, "/component/type"))
-        .dynamic("ComponentTags", envelope.pointer("/component/tags"))
+        .dynamic(
+            "ComponentTags",
+            json::at(envelope, "/component/tags").map(Json::to_value),
+        )
         .text(
             "NotificationConfiguration",
             json::text(envelope, "/notificationConfiguration/name"),
         )
-        .dynamic("Metadata", metadata)
-        .raw_event(envelope);
+        .dynamic("Metadata", metadata.map(Json::to_value))
+        .raw_event(envelope.to_json());
     Ok(Batch {
         table: Table::StackState,
         rows: vec![row],
         // A notification is opened, updated and closed under one id: the event tells them apart.
         key: format!(
             "stackstate:{notification_id}:{:x}",
-            Sha256::digest(envelope["event"].to_string())
+            Sha256::digest(envelope.get("event").map_or("null".into(), Json::to_json))
         ),
     })
 }
@@ -104,7 +105,7 @@ mod tests {
     fn a_close_takes_the_receipt_time_and_metadata_from_tags() {
         let received = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let envelope = json!({"notificationId": "n1", "event": {"type": "close", "reason": "ConfigRemoved"}, "tags": {"team": "A"}});
-        let batch = rows(&envelope, received).unwrap();
+        let batch = rows(&json::tree(&envelope), received).unwrap();
         let row = &batch.rows[0];
         assert_eq!(
             row.get("TimeGenerated"),
@@ -116,7 +117,9 @@ mod tests {
     #[test]
     fn an_unknown_event_type_is_rejected_by_name() {
         let envelope = json!({"notificationId": "n1", "event": {"type": "reopen"}});
-        let error = rows(&envelope, Utc::now()).unwrap_err().to_string();
+        let error = rows(&json::tree(&envelope), Utc::now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "`event.type` is `reopen`, expected `open` or `close`"

@@ -4,17 +4,16 @@
 //! <https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-non-common-schema-definitions>.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::schema::{Batch, Provenance, Row, Table};
-use crate::sources::json::{self, PayloadError};
+use crate::sources::json::{self, Json, PayloadError};
 
 pub const COMMON_SCHEMA: &str = "azureMonitorCommonAlertSchema";
 pub const ACTIVITY_LOG_SCHEMA: &str = "Microsoft.Insights/activityLogs";
 pub const METRIC_ALERT_SCHEMA: &str = "AzureMonitorMetricAlert";
 
 /// Turns an alert into one row, by `schemaId`.
-pub fn rows(alert: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
+pub fn rows(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadError> {
     let schema = json::required_text(alert, "/schemaId")?;
     let row = match schema {
         COMMON_SCHEMA => common_alert(alert, received)?,
@@ -30,7 +29,11 @@ pub fn rows(alert: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
     };
     // alertId + condition (common schema), eventDataId (activity log) or rule id + condition
     // (metric), each with the event's time: what a retry repeats and a new firing does not.
-    let text = |column| row.get(column).and_then(Value::as_str).unwrap_or_default();
+    let text = |column| {
+        row.get(column)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    };
     let key = format!(
         "azuremonitor:{}:{}:{}",
         text("MessageId"),
@@ -44,7 +47,7 @@ pub fn rows(alert: &Value, received: DateTime<Utc>) -> Result<Batch, PayloadErro
     })
 }
 
-fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadError> {
+fn common_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, PayloadError> {
     let essentials = json::required_object(alert, "/data/essentials")?;
     let alert_id = json::required_text(alert, "/data/essentials/alertId")?;
     let condition = json::required_text(alert, "/data/essentials/monitorCondition")?;
@@ -55,7 +58,7 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         _ => fired,
     };
     let target = json::text(essentials, "/alertTargetIDs/0");
-    let context = json::at(alert, "/data/alertContext").unwrap_or(&Value::Null);
+    let context = json::at(alert, "/data/alertContext").unwrap_or(&Json::Null);
     let mut row = start(alert, alert_id, received, event_time);
     row.text("AlertId", Some(alert_id))
         .text("AlertRule", json::text(essentials, "/alertRule"))
@@ -82,13 +85,13 @@ fn common_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         .text("SubscriptionId", target.and_then(subscription_of))
         .dynamic(
             "CustomProperties",
-            json::at(alert, "/data/customProperties"),
+            json::at(alert, "/data/customProperties").map(Json::to_value),
         );
     activity_columns(&mut row, context);
     Ok(row)
 }
 
-fn activity_log_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadError> {
+fn activity_log_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, PayloadError> {
     let event = json::required_object(alert, "/data/context/activityLog")?;
     let event_id = json::required_text(alert, "/data/context/activityLog/eventDataId")?;
     let time = json::required_time(alert, "/data/context/activityLog/eventTimestamp")?;
@@ -107,12 +110,15 @@ fn activity_log_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, Pay
         )
         .text("TargetResourceType", json::text(event, "/resourceType"))
         .text("SubscriptionId", json::text(event, "/subscriptionId"))
-        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
+        .dynamic(
+            "CustomProperties",
+            json::at(alert, "/data/properties").map(Json::to_value),
+        );
     activity_columns(&mut row, event);
     Ok(row)
 }
 
-fn metric_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadError> {
+fn metric_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, PayloadError> {
     let context = json::required_object(alert, "/data/context")?;
     let rule_id = json::required_text(alert, "/data/context/id")?;
     let time = json::required_time(alert, "/data/context/timestamp")?;
@@ -134,12 +140,15 @@ fn metric_alert(alert: &Value, received: DateTime<Utc>) -> Result<Row, PayloadEr
         )
         .text("TargetResourceType", json::text(context, "/resourceType"))
         .text("SubscriptionId", json::text(context, "/subscriptionId"))
-        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
+        .dynamic(
+            "CustomProperties",
+            json::at(alert, "/data/properties").map(Json::to_value),
+        );
     Ok(row)
 }
 
 /// The columns every schema fills the same way.
-fn start(alert: &Value, message_id: &str, received: DateTime<Utc>, time: DateTime<Utc>) -> Row {
+fn start(alert: &Json<'_>, message_id: &str, received: DateTime<Utc>, time: DateTime<Utc>) -> Row {
     let provenance = Provenance {
         source: "azuremonitor",
         message_id: Some(message_id.to_owned()),
@@ -147,12 +156,12 @@ fn start(alert: &Value, message_id: &str, received: DateTime<Utc>, time: DateTim
     };
     let mut row = Row::new(Table::AzureMonitor, &provenance, time);
     row.text("SchemaId", json::text(alert, "/schemaId"))
-        .raw_event(alert);
+        .raw_event(alert.to_json());
     row
 }
 
 /// Activity-log fields, found in `activityLog` (legacy) or `alertContext` (common schema).
-fn activity_columns(row: &mut Row, event: &Value) {
+fn activity_columns(row: &mut Row, event: &Json<'_>) {
     row.text("EventSource", json::text(event, "/eventSource"))
         .text("OperationName", json::text(event, "/operationName"))
         .text("Level", json::text(event, "/level"))
@@ -161,12 +170,15 @@ fn activity_columns(row: &mut Row, event: &Value) {
 }
 
 /// `alertRuleID` and `alertRuleId` both occur in Microsoft's documents.
-fn rule_id(essentials: &Value) -> Option<&str> {
-    let object = essentials.as_object()?;
-    object
+fn rule_id<'v>(essentials: &'v Json<'_>) -> Option<&'v str> {
+    let Json::Object(members) = essentials else {
+        return None;
+    };
+    members
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("alertRuleId"))
-        .and_then(|(_, value)| value.as_str())
+        .and_then(|(key, _)| essentials.get(key))
+        .and_then(Json::as_str)
 }
 
 /// Legacy schemas say `Activated`; the common schema says `Fired`. One vocabulary for queries.
@@ -209,14 +221,18 @@ mod tests {
     #[test]
     fn a_common_alert_without_fired_time_names_the_field() {
         let alert = json!({"schemaId": COMMON_SCHEMA, "data": {"essentials": {"alertId": "a", "monitorCondition": "Fired"}}});
-        let error = rows(&alert, Utc::now()).unwrap_err().to_string();
+        let error = rows(&json::tree(&alert), Utc::now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "`data.essentials.firedDateTime` is missing");
     }
 
     #[test]
     fn an_unknown_schema_is_named() {
         let alert = json!({"schemaId": "Other"});
-        let error = rows(&alert, Utc::now()).unwrap_err().to_string();
+        let error = rows(&json::tree(&alert), Utc::now())
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("`schemaId` is `Other`"), "{error}");
     }
 }
