@@ -232,6 +232,46 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let max = DateTime::<Utc>::MAX_UTC.timestamp();
+        for _ in 0..20_000 {
+            // Mostly the years 0000 to 9999, which are written by hand; some far outside.
+            let seconds = match next() % 4 {
+                0 => (next() % (2 * max as u64)) as i64 - max,
+                _ => (next() % 315_569_520_000) as i64 - 62_167_219_200,
+            };
+            // Whole seconds, milli-, micro- and nanoseconds, each a quarter of the time.
+            let nanos = match next() % 4 {
+                0 => 0,
+                1 => (next() % 1_000) as u32 * 1_000_000,
+                2 => (next() % 1_000_000) as u32 * 1_000,
+                _ => (next() % 1_000_000_000) as u32,
+            };
+            let Some(time) = DateTime::from_timestamp(seconds, nanos) else {
+                continue;
+            };
+            let chrono = time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            assert_eq!(iso8601(time), chrono);
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        assert_eq!(iso8601(leap), "2016-12-31T23:59:60.500Z");
+        assert_eq!(
+            iso8601(DateTime::from_timestamp(0, 0).unwrap()),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
     fn table_names_follow_the_log_type_rules() {
         assert!(TableName::parse("SkytapAudit").is_ok());
         assert!(TableName::parse("Audit_2").is_ok());

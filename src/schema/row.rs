@@ -1,6 +1,6 @@
 //! The row model: one event's values under a table's declared columns.
 
-use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -15,9 +15,39 @@ pub fn writable(time: DateTime<Utc>) -> Option<DateTime<Utc>> {
     (1..=9999).contains(&time.year()).then_some(time)
 }
 
-/// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects.
+/// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects: whole seconds, or
+/// milli-, micro- or nanoseconds, whichever is shortest and exact (chrono's `AutoSi`). Written
+/// digit by digit for the four-digit years every row has; chrono writes any other.
 pub fn iso8601(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let nanos = time.timestamp_subsec_nanos();
+    if !(0..=9999).contains(&time.year()) || nanos >= 1_000_000_000 {
+        return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    }
+    let (fraction, width) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    let mut out = String::with_capacity(30);
+    let mut push = |value: u32, width: u32, after: char| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        out.push(after);
+    };
+    push(time.year() as u32, 4, '-');
+    push(time.month(), 2, '-');
+    push(time.day(), 2, 'T');
+    push(time.hour(), 2, ':');
+    push(time.minute(), 2, ':');
+    if width == 0 {
+        push(time.second(), 2, 'Z');
+    } else {
+        push(time.second(), 2, '.');
+        push(fraction, width, 'Z');
+    }
+    out
 }
 
 /// One row of one table. Only declared columns can be set; empty values are left out. Values are
@@ -45,8 +75,13 @@ impl Row {
         };
         // Sources only pass writable times; any other is replaced by the time of receipt.
         let event_time = writable(event_time).unwrap_or(provenance.received);
-        row.time(TIME_GENERATED, Some(event_time));
-        row.time(EVENT_TIME, Some(event_time));
+        let text = iso8601(event_time);
+        row.set(
+            TIME_GENERATED,
+            ColumnType::DateTime,
+            Some(text.clone().into()),
+        );
+        row.set(EVENT_TIME, ColumnType::DateTime, Some(text.into()));
         row.time("ReceivedTime", Some(provenance.received));
         row.text("Source", Some(provenance.source));
         row.text("MessageId", provenance.message_id.as_deref());

@@ -6,7 +6,7 @@
 //! writes the event back (`RawEvent`) without reordering it.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -118,41 +118,58 @@ impl<'a> Json<'a> {
 
     /// The value as compact JSON text.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(256);
+        let mut out = String::with_capacity(256);
         self.write(&mut out);
-        String::from_utf8(out).expect("JSON text is UTF-8")
+        out
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    fn write(&self, out: &mut String) {
         match self {
-            Json::Null => out.extend_from_slice(b"null"),
-            Json::Bool(true) => out.extend_from_slice(b"true"),
-            Json::Bool(false) => out.extend_from_slice(b"false"),
-            Json::Number(n) => serde_json::to_writer(out, n).expect("numbers serialise"),
-            Json::String(s) => serde_json::to_writer(out, s.as_ref()).expect("text serialises"),
+            Json::Null => out.push_str("null"),
+            Json::Bool(true) => out.push_str("true"),
+            Json::Bool(false) => out.push_str("false"),
+            Json::Number(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
+            Json::String(s) => write_str(out, s),
             Json::Array(items) => {
-                out.push(b'[');
+                out.push('[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        out.push(',');
                     }
                     item.write(out);
                 }
-                out.push(b']');
+                out.push(']');
             }
             Json::Object(members) => {
-                out.push(b'{');
+                out.push('{');
                 for (i, (key, value)) in members.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        out.push(',');
                     }
-                    serde_json::to_writer(&mut *out, key.as_ref()).expect("text serialises");
-                    out.push(b':');
+                    write_str(out, key);
+                    out.push(':');
                     value.write(out);
                 }
-                out.push(b'}');
+                out.push('}');
             }
         }
+    }
+}
+
+/// Writes a JSON string. Most text in a webhook needs no escape (a string the parser could
+/// borrow had none), so it is checked and copied whole; the rest goes through `serde_json`.
+fn write_str(out: &mut String, s: &str) {
+    // A fold rather than `all`: no early exit, so the compiler checks many bytes at a time.
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("text serialises"));
     }
 }
 

@@ -122,7 +122,7 @@ pub fn request_chunks(rows: &[Row]) -> Result<Vec<Vec<Encoded>>, DeliveryError> 
 
 /// `TimeGenerated` is reserved by this API: it is filled from `EventTime` through the header.
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&row.without(TIME_GENERATED))
+    batch::row_json(row, &row.without(TIME_GENERATED))
 }
 
 fn hint(status: StatusCode, table: &TableName) -> Option<String> {

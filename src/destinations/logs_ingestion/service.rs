@@ -187,7 +187,7 @@ fn time_buckets(rows: &[Row], encoded: Vec<Encoded>) -> BTreeMap<i64, Vec<Encode
 }
 
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(row)
+    batch::row_json(row, row)
 }
 
 fn gzip(json: &[u8]) -> Vec<u8> {
