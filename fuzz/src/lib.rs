@@ -41,6 +41,12 @@ enum AnyValue {
 
 impl AnyRow {
     pub fn build(&self) -> Row {
+        self.build_within(&mut usize::MAX)
+    }
+
+    /// Builds the row with its long texts cut to what is left of `budget` bytes, which they
+    /// use up: a target whose limits lie well below megabytes need not pay for them.
+    pub fn build_within(&self, budget: &mut usize) -> Row {
         let table = Table::ALL[usize::from(self.table) % Table::ALL.len()];
         let provenance = Provenance {
             source: "fuzz",
@@ -55,7 +61,9 @@ impl AnyRow {
             match (column.kind, value) {
                 (ColumnType::String, AnyValue::Text(text)) => row.text(name, Some(text)),
                 (ColumnType::String, AnyValue::Long(c, n)) => {
-                    let text = c.to_string().repeat((*n % 70_000) as usize);
+                    let count = ((*n % 70_000) as usize).min(*budget / c.len_utf8());
+                    *budget -= count * c.len_utf8();
+                    let text = c.to_string().repeat(count);
                     row.text(name, Some(&text))
                 }
                 (ColumnType::String, other) => row.text(name, Some(&format!("{other:?}"))),
