@@ -21,22 +21,7 @@ CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=false \
 HANDLER=target/prof/release/handler
 SERVER=target/prof/release/examples/bench_server
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 1 6000); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
-    sleep 0.01
-  done
-  echo "not ready: $1" >&2; return 1
-}
+source bench/common.sh
 
 SECRET=bench-secret
 TOKEN=bench-token
@@ -62,7 +47,7 @@ profiled() {
   env -i PATH="$PATH" FUNCTIONS_CUSTOMHANDLER_PORT="$port" AUDITWOLF_SECRETS="$SECRET" STACKSTATE_TOKENS="$TOKEN" \
     $settings valgrind --tool=callgrind --callgrind-out-file="$work/out.$1" "$HANDLER" > "$work/handler.$1.log" 2>&1 &
   local pid=$!
-  wait_ready "http://127.0.0.1:$port/api/health"
+  wait_ready "http://127.0.0.1:$port/api/health" 60
   local requests=0
   if [ "$1" -gt 0 ]; then
     wrk -t1 -c"$CONNECTIONS" -d"$1s" --timeout 30s -s bench/mix.lua "http://127.0.0.1:$port" > "$work/wrk.txt"

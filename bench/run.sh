@@ -23,25 +23,7 @@ cargo build --quiet --release --bin handler --example bench_server
 HANDLER=target/release/handler
 SERVER=target/release/examples/bench_server
 
-work=$(mktemp -d)
-pids=()
-# Servers started inside $(...) cannot add to pids: they write their pid to this file.
-cleanup() {
-  for pid in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# Waits (at most 10 s) until GET $1 answers 200.
-wait_ready() {
-  for _ in $(seq 1 10000); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
-    sleep 0.001
-  done
-  echo "not ready: $1" >&2; return 1
-}
+source bench/common.sh
 
 SECRET=bench-secret
 TOKEN=bench-token
