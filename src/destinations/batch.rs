@@ -24,14 +24,6 @@ pub struct Encoded {
 /// How a destination writes one row as JSON.
 pub type Encoder = fn(&Row) -> serde_json::Result<Vec<u8>>;
 
-/// Writes a row's JSON into a buffer sized for it up front (a quarter more than the row's
-/// text, for the escapes in `RawEvent`), rather than one grown by doubling.
-pub fn row_json(row: &Row, json: &impl serde::Serialize) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(row.approx_bytes() * 5 / 4);
-    serde_json::to_writer(&mut out, json)?;
-    Ok(out)
-}
-
 /// Encodes a row so that no value exceeds `field_bytes` and the row fits in a request alone.
 pub fn fit(
     row: &Row,
@@ -39,6 +31,17 @@ pub fn fit(
     limits: Limits,
     encode: Encoder,
 ) -> Result<Vec<u8>, DeliveryError> {
+    // A text over the limit is cut before the row is written, rather than written whole (it
+    // may be megabytes) only to be cut: the cut is the same either way.
+    let precut;
+    let row = if row.approx_bytes() > field_bytes {
+        let mut cut = row.clone();
+        cut.truncate_fields(field_bytes);
+        precut = cut;
+        &precut
+    } else {
+        row
+    };
     let json = encode(row)?;
     // A value can only be over the limit if the whole row is.
     if json.len() <= field_bytes && json.len() + 2 <= limits.request_bytes {

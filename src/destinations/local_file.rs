@@ -40,7 +40,7 @@ impl LocalFile {
     pub async fn append(&self, table: &TableName, rows: &[Row]) -> Result<(), DeliveryError> {
         let mut lines = Vec::new();
         for row in rows {
-            let json = batch::fit(row, LIMITS.field_bytes, LIMITS, serde_json::to_vec)?;
+            let json = batch::fit(row, LIMITS.field_bytes, LIMITS, |row| Ok(row.to_json(None)))?;
             lines.extend_from_slice(&json);
             lines.push(b'\n');
         }

@@ -11,7 +11,7 @@ use columns::{
     AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
 };
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
-pub use row::{iso8601, writable, Batch, Provenance, Row};
+pub use row::{iso8601, json_plain, writable, Batch, Provenance, Row};
 
 /// A column's type, named as Log Analytics names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,8 +414,11 @@ mod tests {
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
         row.text("Severity", None).text("Summary", Some("s"));
         assert!(row.get("Severity").is_none() && row.get("MessageId").is_none());
-        let text = serde_json::to_string(&row.without(TIME_GENERATED)).unwrap();
+        let text = String::from_utf8(row.to_json(Some(TIME_GENERATED))).unwrap();
         assert!(!text.contains(TIME_GENERATED) && text.contains("\"Summary\":\"s\""));
+        // Written by hand, read as serde_json writes it, escapes included.
+        row.raw_event(r#"{"quote":"\"","tab":"\t"}"#.to_owned());
+        assert_eq!(row.to_json(None), serde_json::to_vec(&row).unwrap());
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn request_chunks(rows: &[Row]) -> Result<Vec<Vec<Encoded>>, DeliveryError> 
 
 /// `TimeGenerated` is reserved by this API: it is filled from `EventTime` through the header.
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
-    batch::row_json(row, &row.without(TIME_GENERATED))
+    Ok(row.to_json(Some(TIME_GENERATED)))
 }
 
 fn hint(status: StatusCode, table: &TableName) -> Option<String> {

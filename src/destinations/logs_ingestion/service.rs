@@ -187,7 +187,7 @@ fn time_buckets(rows: &[Row], encoded: Vec<Encoded>) -> BTreeMap<i64, Vec<Encode
 }
 
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
-    batch::row_json(row, row)
+    Ok(row.to_json(None))
 }
 
 fn gzip(json: &[u8]) -> Vec<u8> {

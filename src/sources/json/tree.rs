@@ -9,6 +9,8 @@ use std::fmt::{self, Write};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
+use crate::schema::json_plain;
+
 /// A JSON value borrowed from the body it was parsed from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json<'a> {
@@ -119,11 +121,7 @@ impl<'a> Json<'a> {
 /// Writes a JSON string. Most text in a webhook needs no escape (a string the parser could
 /// borrow had none), so it is checked and copied whole; the rest goes through `serde_json`.
 fn write_str(out: &mut String, s: &str) {
-    // A fold rather than `all`: no early exit, so the compiler checks many bytes at a time.
-    let plain = s.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if json_plain(s) {
         out.reserve(s.len() + 2);
         out.push('"');
         out.push_str(s);
