@@ -237,6 +237,25 @@ mod tests {
     use super::*;
     use crate::sources::json::parse;
 
+    /// `RawEvent` and the StackState key are the same text as when they were written from a
+    /// `serde_json::Value`, so claims stored by an earlier build still match.
+    #[test]
+    fn every_fixture_is_written_back_as_serde_json_writes_it() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let body = std::fs::read(&path).unwrap();
+                let value: Value = serde_json::from_slice(&body).unwrap();
+                let tree = parse(&body).unwrap();
+                assert_eq!(tree.to_json(), value.to_string(), "{}", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "{checked} fixtures");
+    }
+
     #[test]
     fn the_tree_borrows_plain_strings_and_writes_the_value_back_as_serde_json_reads_it() {
         let body = br#" {"b": "plain", "a": ["esc\"aped\u00e9", 1, -2, 2.5e-3, true, null],
