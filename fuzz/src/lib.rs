@@ -41,7 +41,8 @@ enum AnyValue {
 
 impl AnyRow {
     pub fn build(&self) -> Row {
-        self.build_within(&mut usize::MAX)
+        let mut unlimited = usize::MAX;
+        self.build_within(&mut unlimited)
     }
 
     /// Builds the row with its long texts cut to what is left of `budget` bytes, which they

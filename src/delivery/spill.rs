@@ -87,7 +87,7 @@ fn replay_visibility(timeouts: &Timeouts) -> Duration {
 /// cut, first to `field_bytes` (what direct delivery keeps), then shorter only if it must.
 pub fn encode(table: Table, rows: &[Row], field_bytes: usize) -> Result<Vec<Message>, SpillError> {
     // Each row is written as JSON once; a split only regroups and compresses again.
-    let json: Vec<Vec<u8>> = rows.iter().map(row_json).collect();
+    let json: Vec<Vec<u8>> = rows.iter().map(|row| row.to_json(None)).collect();
     let mut messages = Vec::new();
     let mut pending = Vec::new();
     pending.push(0..rows.len());
@@ -111,17 +111,13 @@ fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, Spil
     let mut limit = field_bytes;
     while limit >= MIN_FIELD_BYTES {
         row.truncate_fields(limit);
-        let text = message_text(table, &[row_json(&row)]);
+        let text = message_text(table, &[row.to_json(None)]);
         if text.len() <= MAX_MESSAGE_TEXT {
             return Ok(text);
         }
         limit /= 2;
     }
     Err(SpillError::RowTooLarge)
-}
-
-fn row_json(row: &Row) -> Vec<u8> {
-    serde_json::to_vec(&row.to_map()).expect("rows serialise")
 }
 
 /// A `Spilled` message of rows already written as JSON, compressed and base64-encoded.

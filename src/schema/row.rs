@@ -209,13 +209,6 @@ impl Row {
             .sum()
     }
 
-    /// The row's columns and values as a JSON object.
-    pub fn to_map(&self) -> Map<String, Value> {
-        self.cells()
-            .map(|(name, v)| (name.to_owned(), v.clone()))
-            .collect()
-    }
-
     /// Shortens every value whose JSON text is longer than `max_bytes`, marking each cut with
     /// [`TRUNCATION_MARKER`] and naming it in the `Truncated` column. Returns whether anything changed.
     pub fn truncate_fields(&mut self, max_bytes: usize) -> bool {
