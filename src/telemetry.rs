@@ -6,36 +6,172 @@
 //! stdout; a WARN line goes to stderr with `warning` as its level; an ERROR line goes to stderr
 //! with any "warn" in it (quoted from an error, say) written `[w]arn`, so that it stays an Error.
 
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use tracing::{Level, Metadata};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 /// Installs the global subscriber with the given `RUST_LOG`-style filter.
 pub fn init(filter: &Targets) {
-    let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(BySeverity);
     tracing_subscriber::registry()
-        .with(layer)
+        .with(Lines)
         .with(filter.clone())
         .init();
 }
 
-/// Picks each line's stream by its level.
-struct BySeverity;
+/// Writes every event as one line, in tracing-subscriber's full format without colours:
+/// `2026-11-30T03:04:27.123456Z  INFO target: Message. name="text" count=3`. It is written by
+/// hand because a line is logged for every webhook: texts that need no escaping are copied
+/// whole rather than quoted character by character, and the time is written digit by digit.
+/// (A test holds it to tracing-subscriber's bytes.)
+struct Lines;
 
-impl<'a> MakeWriter<'a> for BySeverity {
-    type Writer = Line;
+impl<S: Subscriber> Layer<S> for Lines {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        thread_local! {
+            static BUFFER: RefCell<String> = RefCell::new(String::with_capacity(1024));
+        }
+        let level = *event.metadata().level();
+        BUFFER.with(|buffer| {
+            // A field whose formatting logs would find the buffer taken: it gets its own.
+            let mut fresh = String::new();
+            let mut taken = buffer.try_borrow_mut();
+            let line = match &mut taken {
+                Ok(buffer) => &mut **buffer,
+                Err(_) => &mut fresh,
+            };
+            line.clear();
+            format_line(line, event, Utc::now());
+            let _ = Line(level).write_all(line.as_bytes());
+            // A long line (an error quoting a big answer) does not stay allocated.
+            line.clear();
+            line.shrink_to(1024);
+        });
+    }
+}
 
-    fn make_writer(&'a self) -> Line {
-        Line(Level::INFO)
+/// Appends `event` as one line, stamped `now`.
+fn format_line(line: &mut String, event: &Event<'_>, now: DateTime<Utc>) {
+    let meta = event.metadata();
+    timestamp(line, now);
+    line.push_str(match *meta.level() {
+        Level::TRACE => " TRACE ",
+        Level::DEBUG => " DEBUG ",
+        Level::INFO => "  INFO ",
+        Level::WARN => "  WARN ",
+        Level::ERROR => " ERROR ",
+    });
+    line.push_str(meta.target());
+    line.push_str(": ");
+    event.record(&mut Fields { line, first: true });
+    line.push('\n');
+}
+
+/// `2026-11-30T03:04:27.123456Z`: microseconds, always six digits.
+fn timestamp(line: &mut String, now: DateTime<Utc>) {
+    if !(0..=9999).contains(&now.year()) {
+        let _ = write!(line, "{}", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        return;
+    }
+    let mut push = |value: u32, width: u32, after: char| {
+        for place in (0..width).rev() {
+            line.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        line.push(after);
+    };
+    push(now.year() as u32, 4, '-');
+    push(now.month(), 2, '-');
+    push(now.day(), 2, 'T');
+    push(now.hour(), 2, ':');
+    push(now.minute(), 2, ':');
+    push(now.second(), 2, '.');
+    // A leap second's nanoseconds run past 10⁹; tracing-subscriber's clock never shows one.
+    push(now.timestamp_subsec_micros().min(999_999), 6, 'Z');
+}
+
+/// Writes an event's fields as tracing-subscriber's default visitor does: the message as it is
+/// (terminal control characters escaped), every other field `name=value` with its value's
+/// `Debug`, separated by spaces.
+struct Fields<'a> {
+    line: &'a mut String,
+    first: bool,
+}
+
+impl Fields<'_> {
+    /// Starts a field: the space before it, and `name=` unless it is the message.
+    fn start(&mut self, field: &Field) {
+        if !std::mem::take(&mut self.first) {
+            self.line.push(' ');
+        }
+        if field.name() != "message" {
+            let name = field.name();
+            self.line.push_str(name.strip_prefix("r#").unwrap_or(name));
+            self.line.push('=');
+        }
     }
 
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
-        Line(*meta.level())
+    fn message(&mut self, value: &dyn fmt::Debug) {
+        let from = self.line.len();
+        let _ = write!(self.line, "{value:?}");
+        let written = &self.line.as_bytes()[from..];
+        if written
+            .iter()
+            .any(|b| matches!(b, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2))
+        {
+            let text = self.line.split_off(from);
+            for c in text.chars() {
+                match c {
+                    '\x07' | '\x08' | '\x0c' | '\x1b' | '\x7f' => {
+                        let _ = write!(self.line, "\\x{:02x}", c as u32);
+                    }
+                    '\u{80}'..='\u{9f}' => {
+                        let _ = write!(self.line, "\\u{{{:x}}}", c as u32);
+                    }
+                    c => self.line.push(c),
+                }
+            }
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            return self.record_debug(field, &format_args!("{value}"));
+        }
+        self.start(field);
+        // `Debug` of a text with only printable ASCII, no quote and no backslash is the text
+        // between quotes.
+        if value
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.line.push('"');
+            self.line.push_str(value);
+            self.line.push('"');
+        } else {
+            let _ = write!(self.line, "{value:?}");
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.start(field);
+        self.line.push_str(if value { "true" } else { "false" });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.start(field);
+        if field.name() == "message" {
+            self.message(value);
+        } else {
+            let _ = write!(self.line, "{value:?}");
+        }
     }
 }
 
@@ -110,6 +246,105 @@ pub fn excerpt(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Every kind of field the product logs, and some it might.
+    fn emit() {
+        let error = std::io::Error::other("disk \"full\"");
+        tracing::info!(
+            function = "webhook",
+            rows = 3usize,
+            status = 200u16,
+            latency_ms = %format_args!("{}.{:03}", 1, 7),
+            outcome = if true { "delivered" } else { "" },
+            "Webhook accepted."
+        );
+        tracing::warn!(
+            error = chain(&error),
+            fix = "",
+            "Delivery failed; rows spilled."
+        );
+        tracing::error!(
+            text = "quote \" back\\ tab\t new\nline é \u{301} \u{1b}[31m \u{85}",
+            "E"
+        );
+        tracing::info!(r#type = "t", negative = -5i64, flag = false, ratio = 0.25f64, debug = ?Some("x"), "{} {}", "formatted", 7);
+        tracing::debug!("Message \u{1b}[2J bell \u{7} c1 \u{9b} © only.");
+        tracing::trace!(message = "as a field \u{1b}", empty = "");
+        tracing::info!(only = 1u64);
+    }
+
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// [`Lines`]' formatter, writing to a buffer.
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl<S: Subscriber> Layer<S> for Capture {
+        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+            let mut line = String::new();
+            format_line(&mut line, event, Utc::now());
+            self.0.lock().unwrap().extend_from_slice(line.as_bytes());
+        }
+    }
+
+    /// The lines, each without its time (the first 27 characters), which differs between runs.
+    fn untimed(bytes: &Arc<Mutex<Vec<u8>>>) -> Vec<String> {
+        let text = String::from_utf8(bytes.lock().unwrap().clone()).unwrap();
+        text.lines().map(|line| line[27..].to_string()).collect()
+    }
+
+    #[test]
+    fn lines_are_written_byte_for_byte_as_tracing_subscriber_writes_them() {
+        let theirs = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&theirs);
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Shared(Arc::clone(&writer)));
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt)
+            .with(tracing_subscriber::filter::LevelFilter::TRACE);
+        tracing::subscriber::with_default(subscriber, emit);
+
+        let ours = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(Capture(Arc::clone(&ours)))
+            .with(tracing_subscriber::filter::LevelFilter::TRACE);
+        tracing::subscriber::with_default(subscriber, emit);
+
+        let (theirs, ours) = (untimed(&theirs), untimed(&ours));
+        assert_eq!(ours.len(), 7);
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn times_have_six_digits_of_microseconds() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        for (time, written) in [
+            ("2026-11-30T03:04:27Z", "2026-11-30T03:04:27.000000Z"),
+            (
+                "2026-01-02T00:00:09.000123456Z",
+                "2026-01-02T00:00:09.000123Z",
+            ),
+            (
+                "0999-12-31T23:59:59.999999999Z",
+                "0999-12-31T23:59:59.999999Z",
+            ),
+        ] {
+            let mut line = String::new();
+            timestamp(&mut line, at(time));
+            assert_eq!(line, written);
+        }
+    }
 
     #[test]
     fn a_warning_says_warning_and_an_error_never_says_warn() {

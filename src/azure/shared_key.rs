@@ -2,7 +2,7 @@
 //! HMAC-SHA256 over a service-specific string-to-sign, keyed by the decoded account key.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -16,7 +16,32 @@ pub fn authorization(account: &str, key: &[u8], string_to_sign: &str) -> String 
 
 /// RFC 1123 date in GMT with English names, as `x-ms-date` requires.
 pub fn rfc1123(time: DateTime<Utc>) -> String {
-    time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    if !(0..=9999).contains(&time.year()) {
+        return time.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    }
+    // Written by hand: one is made for every request, and chrono's formatter parses its pattern
+    // each time.
+    let mut out = String::with_capacity(29);
+    let mut push = |value: u32, width: u32, after: &str| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        out.push_str(after);
+    };
+    push(0, 0, DAYS[time.weekday().num_days_from_monday() as usize]);
+    push(0, 0, ", ");
+    push(time.day(), 2, " ");
+    push(0, 0, MONTHS[time.month0() as usize]);
+    push(0, 0, " ");
+    push(time.year() as u32, 4, " ");
+    push(time.hour(), 2, ":");
+    push(time.minute(), 2, ":");
+    push(time.second(), 2, " GMT");
+    out
 }
 
 #[cfg(test)]
@@ -29,6 +54,19 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(rfc1123(time), "Mon, 04 Apr 2016 08:00:00 GMT");
+    }
+
+    #[test]
+    fn dates_are_written_as_chrono_writes_them() {
+        // Every day of several years, at times that walk through every hour, minute and second.
+        let start = DateTime::parse_from_rfc3339("1999-12-25T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        for step in 0..12_000 {
+            let time = start + chrono::Duration::seconds(step * 86_400 + step * 3_797 % 86_400);
+            let expected = time.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            assert_eq!(rfc1123(time), expected);
+        }
     }
 
     #[test]
