@@ -56,14 +56,32 @@ fn problem(pointer: &str, problem: impl Into<String>) -> PayloadError {
 /// undo `~` escapes, this walks borrowed segments: the pointers here are constants without `~`.
 pub fn at<'v, 'a>(value: &'v Json<'a>, pointer: &str) -> Option<&'v Json<'a>> {
     debug_assert!(!pointer.contains('~'), "escaped pointer {pointer}");
-    pointer
-        .split('/')
-        .skip(1)
-        .try_fold(value, |node, segment| match node {
-            Json::Object(_) => node.get(segment),
-            Json::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        })
+    // Segments are found byte by byte: `str::split` sets up a searcher per segment, which costs
+    // more than these short pointers (sources look up about forty per webhook).
+    let bytes = pointer.as_bytes();
+    let slash = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map(|i| from + i)
+    };
+    let Some(first) = slash(0) else {
+        return Some(value);
+    };
+    let (mut node, mut start) = (value, first + 1);
+    loop {
+        let end = slash(start).unwrap_or(bytes.len());
+        let segment = &pointer[start..end];
+        node = match node {
+            Json::Object(_) => node.get(segment)?,
+            Json::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+        if end == bytes.len() {
+            return Some(node);
+        }
+        start = end + 1;
+    }
 }
 
 /// The deepest nesting of arrays and objects a body may have (serde_json's recursion limit,
@@ -174,6 +192,36 @@ pub fn unexpected(pointer: &str, found: &str, expected: &str) -> PayloadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointers_find_what_serde_json_finds() {
+        let body = br#"{"a": {"b": [10, {"c": "x"}], "": {"": 1}, "n": null}, "s": "t"}"#;
+        let tree = parse(body).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+        for pointer in [
+            "",
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b/0",
+            "/a/b/1/c",
+            "/a/b/2",
+            "/a/b/x",
+            "/a/b/-1",
+            "/a/",
+            "/a//",
+            "/a/n",
+            "/a/n/x",
+            "/s",
+            "/s/0",
+            "/missing",
+            "/a/b/1/c/",
+            "//",
+        ] {
+            let found = at(&tree, pointer).map(Json::to_value);
+            assert_eq!(found.as_ref(), value.pointer(pointer), "{pointer:?}");
+        }
+    }
 
     #[test]
     fn a_body_that_is_not_utf8_or_nests_too_deep_says_so() {
