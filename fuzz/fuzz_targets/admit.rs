@@ -179,18 +179,15 @@ fuzz_target!(|data: &[u8]| {
     for row in &admitted.batch.rows {
         assert_eq!(row.table(), admitted.batch.table);
         assert_typed(row);
-        let raw = row
-            .get("RawEvent")
-            .and_then(Value::as_str)
-            .expect("every row has RawEvent");
-        let raw: Value = serde_json::from_str(raw).expect("RawEvent is JSON");
+        let raw = row.text_of("RawEvent").expect("every row has RawEvent");
+        let raw: Value = serde_json::from_str(&raw).expect("RawEvent is JSON");
         let items = event.get("payload").and_then(Value::as_array);
         assert!(
             raw == event || items.is_some_and(|items| items.contains(&raw)),
             "RawEvent is not the event's JSON"
         );
         if source == Source::AzureMonitor {
-            let subscription = row.get("SubscriptionId").and_then(Value::as_str);
+            let subscription = row.text_of("SubscriptionId");
             assert!(subscription.is_some_and(|s| s.eq_ignore_ascii_case(SUBSCRIPTION)));
         }
     }

@@ -398,7 +398,7 @@ mod tests {
         row.text("Summary", Some(&"é".repeat(1000)))
             .text("Uri", Some("short"));
         assert!(row.truncate_fields(100));
-        let summary = row.get("Summary").unwrap().as_str().unwrap();
+        let summary = row.text_of("Summary").unwrap();
         assert!(summary.len() <= 100 && summary.ends_with(TRUNCATION_MARKER));
         assert_eq!(row.get("Uri").unwrap(), "short");
         assert_eq!(row.get("Truncated").unwrap(), "Summary");
@@ -436,7 +436,7 @@ mod tests {
         let text = String::from_utf8(row.to_json(Some(TIME_GENERATED))).unwrap();
         assert!(!text.contains(TIME_GENERATED) && text.contains("\"Summary\":\"s\""));
         // Written by hand, read as serde_json writes it, escapes included.
-        row.raw_event(r#"{"quote":"\"","tab":"\t"}"#.to_owned());
+        row.raw_event(r#"{"quote":"\"","tab":"\t"}"#);
         assert_eq!(row.to_json(None), serde_json::to_vec(&row).unwrap());
     }
 
@@ -457,6 +457,51 @@ mod tests {
     }
 
     #[test]
+    fn raw_event_reads_back_as_the_text_it_was_set_to_however_it_was_set() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let json = r#"{"quote":"\"","back":"\\","é":"\u0001"}"#;
+        let mut plain = Row::new(Table::AuditWolf, &provenance, provenance.received);
+        plain.raw_event(json);
+        let mut escaped = plain.clone();
+        let literal = serde_json::to_string(json).unwrap();
+        escaped.raw_event_escaped(literal[1..literal.len() - 1].to_owned());
+        assert_eq!(plain, escaped);
+        assert_eq!(plain.text_of("RawEvent").unwrap(), json);
+        assert_eq!(plain.get("RawEvent").unwrap(), json);
+        assert_eq!(plain.to_json(None), serde_json::to_vec(&plain).unwrap());
+        // A spilled row comes back equal, RawEvent included.
+        let written: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&plain.to_json(None)).unwrap();
+        assert_eq!(Row::from_values(Table::AuditWolf, written), plain);
+    }
+
+    #[test]
+    fn a_long_raw_event_is_cut_like_any_text() {
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let mut row = Row::new(Table::AuditWolf, &provenance, provenance.received);
+        // Escaping doubles every quote: 120 escaped bytes stand for 60, within a 100-byte limit.
+        row.raw_event(&"\"".repeat(60));
+        assert!(!row.truncate_fields(100));
+        row.raw_event(&"\"".repeat(150));
+        assert!(row.truncate_fields(100));
+        let cut = row.text_of("RawEvent").unwrap();
+        assert!(
+            cut.len() <= 100 && cut.ends_with(TRUNCATION_MARKER),
+            "{cut}"
+        );
+        assert_eq!(row.text_of("Truncated").unwrap(), "RawEvent");
+        assert_eq!(row.to_json(None), serde_json::to_vec(&row).unwrap());
+    }
+
+    #[test]
     fn a_row_is_written_in_the_tables_column_order_whatever_order_it_was_set_in() {
         let provenance = Provenance {
             source: "auditwolf",
@@ -464,7 +509,7 @@ mod tests {
             received: Utc::now(),
         };
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
-        row.raw_event(r#"{"a":1}"#.to_owned())
+        row.raw_event(r#"{"a":1}"#)
             .text("Uri", Some("u"))
             .text("Summary", Some("s"));
         let written: serde_json::Map<String, serde_json::Value> =

@@ -1,5 +1,7 @@
 //! The row model: one event's values under a table's declared columns.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -71,7 +73,50 @@ pub struct Row {
 struct Cell {
     position: usize,
     name: &'static str,
-    value: Value,
+    value: Content,
+}
+
+/// A value as a row holds it.
+#[derive(Clone, Debug, PartialEq)]
+enum Content {
+    Value(Value),
+    /// A text as it is written between the quotes of a JSON string: escaped. `RawEvent` is
+    /// always kept so (one form, so rows compare equal however they were made): it is the
+    /// event's JSON inside a JSON string, written only into JSON, so it is escaped once, as it
+    /// is written from the event, rather than in every request, spill message and file line.
+    Escaped(String),
+}
+
+impl Content {
+    /// How a row holds `value` in column `name`: `RawEvent`'s text escaped, anything else as
+    /// it is.
+    fn of(name: &str, value: Value) -> Content {
+        match value {
+            Value::String(text) if name == RAW_EVENT.name => Content::Escaped(escape(&text)),
+            value => Content::Value(value),
+        }
+    }
+
+    /// The value as JSON has it; an escaped text is read back.
+    fn value(&self) -> Cow<'_, Value> {
+        match self {
+            Content::Value(value) => Cow::Borrowed(value),
+            Content::Escaped(text) => Cow::Owned(Value::String(unescape(text))),
+        }
+    }
+}
+
+/// `text` escaped as serde_json escapes a string, without the quotes.
+fn escape(text: &str) -> String {
+    let mut quoted = serde_json::to_string(text).expect("a text serialises");
+    quoted.pop();
+    quoted.remove(0);
+    quoted
+}
+
+/// The text an escaped string stands for.
+fn unescape(escaped: &str) -> String {
+    serde_json::from_str(&format!("\"{escaped}\"")).expect("an escaped text is a JSON string")
 }
 
 impl Row {
@@ -104,7 +149,7 @@ impl Row {
         };
         for (name, value) in values {
             if let Some((position, column)) = table.position(&name) {
-                row.put(position, column.name, value);
+                row.put(position, column.name, Content::of(column.name, value));
             }
         }
         row
@@ -144,12 +189,24 @@ impl Row {
     }
 
     /// Sets `RawEvent` to the event's complete JSON text.
-    pub fn raw_event(&mut self, json: String) -> &mut Self {
-        self.set(
-            RAW_EVENT.name,
-            ColumnType::String,
-            Some(Value::String(json)),
-        )
+    pub fn raw_event(&mut self, json: &str) -> &mut Self {
+        self.text(RAW_EVENT.name, Some(json))
+    }
+
+    /// Sets `RawEvent` to the event's JSON text already escaped as inside a JSON string (without
+    /// the quotes), as serde_json escapes it: how a source writes it from the event in one pass.
+    pub fn raw_event_escaped(&mut self, escaped: String) -> &mut Self {
+        debug_assert_eq!(
+            escape(&unescape(&escaped)),
+            escaped,
+            "not escaped as serde_json escapes"
+        );
+        let (position, column) = self
+            .table
+            .position(RAW_EVENT.name)
+            .expect("every table has RawEvent");
+        self.put(position, column.name, Content::Escaped(escaped));
+        self
     }
 
     fn set(&mut self, column: &'static str, kind: ColumnType, value: Option<Value>) -> &mut Self {
@@ -161,13 +218,13 @@ impl Row {
         debug_assert_eq!(declared.kind, kind, "{column} is not a {kind:?} column");
         match value {
             Some(Value::Null) | None => self.values.retain(|cell| cell.position != position),
-            Some(value) => self.put(position, declared.name, value),
+            Some(value) => self.put(position, declared.name, Content::of(declared.name, value)),
         }
         self
     }
 
     /// Sets the value at a column position, keeping the cells in column order.
-    fn put(&mut self, position: usize, name: &'static str, value: Value) {
+    fn put(&mut self, position: usize, name: &'static str, value: Content) {
         match self
             .values
             .binary_search_by_key(&position, |cell| cell.position)
@@ -184,28 +241,39 @@ impl Row {
         }
     }
 
-    /// The value of a column, if set.
-    pub fn get(&self, column: &str) -> Option<&Value> {
-        self.cells()
-            .find(|(name, _)| *name == column)
-            .map(|(_, v)| v)
+    /// A copy of a column's value, if set ([`Row::text_of`] reads a text without copying).
+    pub fn get(&self, column: &str) -> Option<Value> {
+        let cell = self.values.iter().find(|cell| cell.name == column)?;
+        Some(cell.value.value().into_owned())
+    }
+
+    /// The text of a column, if it is set to one.
+    pub fn text_of(&self, column: &str) -> Option<Cow<'_, str>> {
+        match &self.values.iter().find(|cell| cell.name == column)?.value {
+            Content::Value(Value::String(text)) => Some(Cow::Borrowed(text)),
+            Content::Escaped(escaped) => Some(Cow::Owned(unescape(escaped))),
+            Content::Value(_) => None,
+        }
     }
 
     /// The set columns and their values, in column order.
-    pub fn cells(&self) -> impl Iterator<Item = (&'static str, &Value)> {
-        self.values.iter().map(|cell| (cell.name, &cell.value))
+    pub fn cells(&self) -> impl Iterator<Item = (&'static str, Cow<'_, Value>)> {
+        self.values
+            .iter()
+            .map(|cell| (cell.name, cell.value.value()))
     }
 
     /// About how many bytes the row's JSON takes (text lengths, a flat guess for other values),
     /// without writing it.
     pub fn approx_bytes(&self) -> usize {
-        let value = |v: &Value| match v {
-            Value::String(text) => text.len() + 2,
-            Value::Array(_) | Value::Object(_) => 256,
-            _ => 16,
+        let value = |v: &Content| match v {
+            Content::Value(Value::String(text)) | Content::Escaped(text) => text.len() + 2,
+            Content::Value(Value::Array(_) | Value::Object(_)) => 256,
+            Content::Value(_) => 16,
         };
-        self.cells()
-            .map(|(name, v)| name.len() + 4 + value(v))
+        self.values
+            .iter()
+            .map(|cell| cell.name.len() + 4 + value(&cell.value))
             .sum()
     }
 
@@ -215,20 +283,36 @@ impl Row {
         let mut cut = Vec::new();
         for Cell { name, value, .. } in self.values.iter_mut() {
             let text = match value {
-                Value::String(text) if text.len() > max_bytes => std::mem::take(text),
-                Value::Array(_) | Value::Object(_) if value.to_string().len() > max_bytes => {
+                Content::Value(Value::String(text)) if text.len() > max_bytes => {
+                    std::mem::take(text)
+                }
+                Content::Value(value @ (Value::Array(_) | Value::Object(_)))
+                    if value.to_string().len() > max_bytes =>
+                {
                     value.to_string()
+                }
+                // The escaped text is at least as long as the text it stands for.
+                Content::Escaped(escaped) if escaped.len() > max_bytes => {
+                    let text = unescape(escaped);
+                    if text.len() <= max_bytes {
+                        continue;
+                    }
+                    text
                 }
                 _ => continue,
             };
             let keep = text.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
-            *value = Value::String(format!("{}{TRUNCATION_MARKER}", &text[..keep]));
+            let shortened = format!("{}{TRUNCATION_MARKER}", &text[..keep]);
+            *value = match value {
+                Content::Escaped(_) => Content::Escaped(escape(&shortened)),
+                Content::Value(_) => Content::Value(Value::String(shortened)),
+            };
             cut.push(name.to_string());
         }
         if cut.is_empty() {
             return false;
         }
-        if let Some(Value::String(earlier)) = self.get(TRUNCATED.name) {
+        if let Some(earlier) = self.text_of(TRUNCATED.name) {
             cut.extend(earlier.split(',').map(str::to_owned));
         }
         cut.sort();
@@ -250,11 +334,12 @@ impl Row {
 
     /// The row as a JSON object, less the column `without` names (the Data Collector API
     /// reserves `TimeGenerated`), in a buffer sized for it. A text with nothing to escape (most
-    /// of them, however long) is copied whole; serde_json writes the rest.
+    /// of them, however long) and an escaped one (`RawEvent`) are copied whole; serde_json
+    /// writes the rest.
     pub fn to_json(&self, without: Option<&str>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.approx_bytes() * 5 / 4);
         out.push(b'{');
-        for (name, value) in self.cells().filter(|(name, _)| Some(*name) != without) {
+        for Cell { name, value, .. } in self.values.iter().filter(|c| Some(c.name) != without) {
             if out.len() > 1 {
                 out.push(b',');
             }
@@ -263,12 +348,19 @@ impl Row {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             match value {
-                Value::String(text) if json_plain(text) => {
+                Content::Value(Value::String(text)) if json_plain(text) => {
                     out.push(b'"');
                     out.extend_from_slice(text.as_bytes());
                     out.push(b'"');
                 }
-                other => serde_json::to_writer(&mut out, other).expect("a JSON value serialises"),
+                Content::Escaped(text) => {
+                    out.push(b'"');
+                    out.extend_from_slice(text.as_bytes());
+                    out.push(b'"');
+                }
+                Content::Value(other) => {
+                    serde_json::to_writer(&mut out, other).expect("a JSON value serialises")
+                }
             }
         }
         out.push(b'}');
@@ -280,7 +372,7 @@ impl Serialize for Row {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.values.len()))?;
         for (name, value) in self.cells() {
-            map.serialize_entry(name, value)?;
+            map.serialize_entry(name, &value)?;
         }
         map.end()
     }

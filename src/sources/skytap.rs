@@ -51,7 +51,7 @@ pub fn rows(message: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, Payloa
                 .text("Category", Some(category))
                 .text("EventId", json::id(item, "/id").as_deref())
                 .text("Region", json::text(item, "/region"))
-                .raw_event(item.to_json());
+                .raw_event_escaped(item.to_escaped_json());
             match table {
                 Table::SkytapAudit => audit_columns(&mut row, item),
                 _ => usage_columns(&mut row, item),
@@ -126,11 +126,8 @@ mod tests {
         );
         let message: serde_json::Value = serde_json::from_str(&body).unwrap();
         let batch = rows(&json::tree(&message), Utc::now()).unwrap();
-        let raw = batch.rows[0]
-            .get("RawEvent")
-            .and_then(serde_json::Value::as_str)
-            .unwrap();
-        let back: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let raw = batch.rows[0].text_of("RawEvent").unwrap();
+        let back: serde_json::Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(back, message["payload"][0]);
     }
 
@@ -189,12 +186,12 @@ mod tests {
             "payload": [{"id": 5, "start_time": "2019/06/01 08:15:00", "end_time": null, "value": 120}]});
         let batch = rows(&json::tree(&message), now()).unwrap();
         let row = &batch.rows[0];
-        assert_eq!(row.get("StartTime"), Some(&json!("2019-06-01T08:15:00Z")));
+        assert_eq!(row.get("StartTime"), Some(json!("2019-06-01T08:15:00Z")));
         assert_eq!(row.get("EndTime"), None);
-        assert_eq!(row.get("Value"), Some(&json!(120.0)));
+        assert_eq!(row.get("Value"), Some(json!(120.0)));
         assert_eq!(
             row.get("TimeGenerated"),
-            Some(&json!("2019-06-07T23:41:31Z"))
+            Some(json!("2019-06-07T23:41:31Z"))
         );
     }
 }

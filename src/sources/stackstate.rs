@@ -76,7 +76,7 @@ pub fn rows(envelope: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, Paylo
             json::text(envelope, "/notificationConfiguration/name"),
         )
         .dynamic("Metadata", metadata.map(Json::to_value))
-        .raw_event(envelope.to_json());
+        .raw_event_escaped(envelope.to_escaped_json());
     Ok(Batch {
         table: Table::StackState,
         rows: vec![row],
@@ -109,9 +109,9 @@ mod tests {
         let row = &batch.rows[0];
         assert_eq!(
             row.get("TimeGenerated"),
-            Some(&json!("2023-11-14T22:13:20Z"))
+            Some(json!("2023-11-14T22:13:20Z"))
         );
-        assert_eq!(row.get("Metadata"), Some(&json!({"team": "A"})));
+        assert_eq!(row.get("Metadata"), Some(json!({"team": "A"})));
     }
 
     #[test]

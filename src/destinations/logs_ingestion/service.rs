@@ -174,9 +174,8 @@ fn time_buckets(rows: &[Row], encoded: Vec<Encoded>) -> BTreeMap<i64, Vec<Encode
     let mut buckets: BTreeMap<i64, Vec<Encoded>> = BTreeMap::new();
     for row in encoded {
         let time = rows[row.index]
-            .get(TIME_GENERATED)
-            .and_then(|t| t.as_str())
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .text_of(TIME_GENERATED)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .map_or(0, |t| t.timestamp());
         buckets
             .entry(time.div_euclid(BUCKET_SECONDS))

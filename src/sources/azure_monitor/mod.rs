@@ -55,11 +55,10 @@ pub(super) fn authorise(allowed: Option<&Subscriptions>, batch: &Batch) -> Resul
     };
     for row in &batch.rows {
         let subscription = row
-            .get("SubscriptionId")
-            .and_then(serde_json::Value::as_str)
+            .text_of("SubscriptionId")
             .ok_or(VerifyError::NoSubscription)?;
-        if !allowed.admits(subscription) {
-            let quoted = crate::telemetry::excerpt(subscription, 64).into_owned();
+        if !allowed.admits(&subscription) {
+            let quoted = crate::telemetry::excerpt(&subscription, 64).into_owned();
             return Err(VerifyError::SubscriptionNotAllowed(quoted));
         }
     }

@@ -29,11 +29,7 @@ pub fn rows(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadE
     };
     // alertId + condition (common schema), eventDataId (activity log) or rule id + condition
     // (metric), each with the event's time: what a retry repeats and a new firing does not.
-    let text = |column| {
-        row.get(column)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-    };
+    let text = |column| row.text_of(column).unwrap_or_default();
     let key = format!(
         "azuremonitor:{}:{}:{}",
         text("MessageId"),
@@ -156,7 +152,7 @@ fn start(alert: &Json<'_>, message_id: &str, received: DateTime<Utc>, time: Date
     };
     let mut row = Row::new(Table::AzureMonitor, &provenance, time);
     row.text("SchemaId", json::text(alert, "/schemaId"))
-        .raw_event(alert.to_json());
+        .raw_event_escaped(alert.to_escaped_json());
     row
 }
 

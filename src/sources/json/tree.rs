@@ -81,24 +81,32 @@ impl<'a> Json<'a> {
     /// The value as compact JSON text.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(256);
-        self.write(&mut out);
+        self.write(&mut out, Form::Plain);
         out
     }
 
-    fn write(&self, out: &mut String) {
+    /// The value's compact JSON text as it is written inside a JSON string, escaped as
+    /// serde_json escapes it (without the quotes): `RawEvent`, in the same pass.
+    pub fn to_escaped_json(&self) -> String {
+        let mut out = String::with_capacity(256);
+        self.write(&mut out, Form::Escaped);
+        out
+    }
+
+    fn write(&self, out: &mut String, form: Form) {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(true) => out.push_str("true"),
             Json::Bool(false) => out.push_str("false"),
             Json::Number(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
-            Json::String(s) => write_str(out, s),
+            Json::String(s) => write_str(out, s, form),
             Json::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    item.write(out);
+                    item.write(out, form);
                 }
                 out.push(']');
             }
@@ -108,9 +116,9 @@ impl<'a> Json<'a> {
                     if i > 0 {
                         out.push(',');
                     }
-                    write_str(out, key);
+                    write_str(out, key, form);
                     out.push(':');
-                    value.write(out);
+                    value.write(out, form);
                 }
                 out.push('}');
             }
@@ -118,16 +126,36 @@ impl<'a> Json<'a> {
     }
 }
 
+/// How JSON text is written: as it is, or escaped to sit inside a JSON string. Only strings
+/// differ: structure, numbers and literals have nothing to escape.
+#[derive(Clone, Copy)]
+enum Form {
+    Plain,
+    Escaped,
+}
+
 /// Writes a JSON string. Most text in a webhook needs no escape (a string the parser could
-/// borrow had none), so it is checked and copied whole; the rest goes through `serde_json`.
-fn write_str(out: &mut String, s: &str) {
+/// borrow had none), so it is checked and copied whole; the rest goes through `serde_json`
+/// (twice when escaped: the string, then its text).
+fn write_str(out: &mut String, s: &str, form: Form) {
+    let quote = match form {
+        Form::Plain => "\"",
+        Form::Escaped => "\\\"",
+    };
     if json_plain(s) {
-        out.reserve(s.len() + 2);
-        out.push('"');
+        out.reserve(s.len() + 2 * quote.len());
+        out.push_str(quote);
         out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::to_string(s).expect("text serialises"));
+        out.push_str(quote);
+        return;
+    }
+    let literal = serde_json::to_string(s).expect("text serialises");
+    match form {
+        Form::Plain => out.push_str(&literal),
+        Form::Escaped => {
+            let escaped = serde_json::to_string(&literal).expect("text serialises");
+            out.push_str(&escaped[1..escaped.len() - 1]);
+        }
     }
 }
 
@@ -250,10 +278,23 @@ mod tests {
                 let value: Value = serde_json::from_slice(&body).unwrap();
                 let tree = parse(&body).unwrap();
                 assert_eq!(tree.to_json(), value.to_string(), "{}", path.display());
+                // Escaped in the same pass, as serde_json escapes the text inside a string.
+                let escaped = serde_json::to_string(&value.to_string()).unwrap();
+                let escaped = &escaped[1..escaped.len() - 1];
+                assert_eq!(tree.to_escaped_json(), escaped, "{}", path.display());
                 checked += 1;
             }
         }
         assert!(checked >= 8, "{checked} fixtures");
+    }
+
+    #[test]
+    fn escaped_text_is_the_text_escaped_as_serde_json_escapes_it() {
+        let body = br#"{"q\"k":["\\", "tab\t", "\u0001\u001f", "\u00e9\u2028", 1.5e300, null, true], "":{}}"#;
+        let tree = parse(body).unwrap();
+        let plain = tree.to_json();
+        let escaped = serde_json::to_string(&plain).unwrap();
+        assert_eq!(tree.to_escaped_json(), escaped[1..escaped.len() - 1]);
     }
 
     #[test]
