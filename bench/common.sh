@@ -19,3 +19,17 @@ wait_ready() {
   done
   echo "not ready: $1" >&2; return 1
 }
+
+# The settings that point the handler at destination port $2 through API $1 (li or dc).
+destination_settings() {
+  if [ "$1" = li ]; then
+    echo "LOGS_INGESTION_ENDPOINT=http://127.0.0.1:$2 LOGS_INGESTION_DCR_ID=dcr-00000000000000000000000000000000" \
+      "IDENTITY_ENDPOINT=http://127.0.0.1:$2/msi/token IDENTITY_HEADER=bench"
+  else
+    echo "LOG_ANALYTICS_WORKSPACE_ID=11111111-2222-3333-4444-555555555555 LOG_ANALYTICS_SHARED_KEY=dGVzdA==" \
+      "LOG_ANALYTICS_ENDPOINT=http://127.0.0.1:$2"
+  fi
+}
+
+# CPU time (user + system) a process has used, in microseconds.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000000 / hz }' "/proc/$1/stat"; }

@@ -31,13 +31,7 @@ export BODIES="$work/bodies.tsv"
 destination=$(free_port)
 "$SERVER" destination "$destination" >/dev/null 2>&1 & pids+=($!)
 wait_ready "http://127.0.0.1:$destination/stats"
-if [ "$API" = li ]; then
-  settings="LOGS_INGESTION_ENDPOINT=http://127.0.0.1:$destination LOGS_INGESTION_DCR_ID=dcr-00000000000000000000000000000000
-    IDENTITY_ENDPOINT=http://127.0.0.1:$destination/msi/token IDENTITY_HEADER=bench"
-else
-  settings="LOG_ANALYTICS_WORKSPACE_ID=11111111-2222-3333-4444-555555555555 LOG_ANALYTICS_SHARED_KEY=dGVzdA==
-    LOG_ANALYTICS_ENDPOINT=http://127.0.0.1:$destination"
-fi
+settings=$(destination_settings "$API" "$destination")
 
 # Runs the handler under callgrind, with load for $1 seconds (0: none); prints
 # "instructions requests".

@@ -45,8 +45,6 @@ load() {
     /Socket errors/ { gsub(",", ""); bad += $4 + $6 + $8 + $10 }
     END { printf "%.0f %.3f %.2f %d\n", rps, p50, p99, bad + 0 }' "$work/wrk.txt"
 }
-# CPU time (user + system) a process has used, in microseconds.
-cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000000 / hz }' "/proc/$1/stat"; }
 # Microseconds of CPU per request: $1 µs used over $2 req/s for DURATION seconds.
 per_request() { awk -v us="$1" -v r="$2" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", us / (r * d); else print "n/a" }'; }
 rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
@@ -59,17 +57,6 @@ destination() {
   DELAY_MS=$1 "$SERVER" destination "$port" >/dev/null 2>&1 & echo $! >> "$work/pids"
   wait_ready "http://127.0.0.1:$port/stats"
   echo "$port"
-}
-
-# The settings that point the handler at destination port $2 through API $1 (li or dc).
-destination_settings() {
-  if [ "$1" = li ]; then
-    echo "LOGS_INGESTION_ENDPOINT=http://127.0.0.1:$2 LOGS_INGESTION_DCR_ID=dcr-00000000000000000000000000000000" \
-      "IDENTITY_ENDPOINT=http://127.0.0.1:$2/msi/token IDENTITY_HEADER=bench"
-  else
-    echo "LOG_ANALYTICS_WORKSPACE_ID=11111111-2222-3333-4444-555555555555 LOG_ANALYTICS_SHARED_KEY=dGVzdA==" \
-      "LOG_ANALYTICS_ENDPOINT=http://127.0.0.1:$2"
-  fi
 }
 
 # Runs the handler for API $1 against destination port $2 with $3 connections and extra
