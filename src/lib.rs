@@ -6,6 +6,7 @@ pub mod azure;
 pub mod cli;
 pub mod delivery;
 pub mod destinations;
+pub mod digits;
 pub mod drain;
 pub mod error;
 pub mod ingest;

@@ -17,6 +17,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
+use crate::digits;
+
 /// Installs the global subscriber with the given `RUST_LOG`-style filter.
 pub fn init(filter: &Targets) {
     tracing_subscriber::registry()
@@ -79,20 +81,14 @@ fn timestamp(line: &mut String, now: DateTime<Utc>) {
         let _ = write!(line, "{}", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
         return;
     }
-    let mut push = |value: u32, width: u32, after: char| {
-        for place in (0..width).rev() {
-            line.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
-        }
-        line.push(after);
-    };
-    push(now.year() as u32, 4, '-');
-    push(now.month(), 2, '-');
-    push(now.day(), 2, 'T');
-    push(now.hour(), 2, ':');
-    push(now.minute(), 2, ':');
-    push(now.second(), 2, '.');
+    digits::push(line, now.year() as u32, 4, "-");
+    digits::push(line, now.month(), 2, "-");
+    digits::push(line, now.day(), 2, "T");
+    digits::push(line, now.hour(), 2, ":");
+    digits::push(line, now.minute(), 2, ":");
+    digits::push(line, now.second(), 2, ".");
     // A leap second's nanoseconds run past 10⁹; tracing-subscriber's clock never shows one.
-    push(now.timestamp_subsec_micros().min(999_999), 6, 'Z');
+    digits::push(line, now.timestamp_subsec_micros().min(999_999), 6, "Z");
 }
 
 /// Writes an event's fields as tracing-subscriber's default visitor does: the message as it is

@@ -6,6 +6,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::digits;
+
 /// The `Authorization` header value: `SharedKey <account>:<base64 HMAC-SHA256(string_to_sign)>`.
 pub fn authorization(account: &str, key: &[u8], string_to_sign: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
@@ -26,21 +28,15 @@ pub fn rfc1123(time: DateTime<Utc>) -> String {
     // Written by hand: one is made for every request, and chrono's formatter parses its pattern
     // each time.
     let mut out = String::with_capacity(29);
-    let mut push = |value: u32, width: u32, after: &str| {
-        for place in (0..width).rev() {
-            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
-        }
-        out.push_str(after);
-    };
-    push(0, 0, DAYS[time.weekday().num_days_from_monday() as usize]);
-    push(0, 0, ", ");
-    push(time.day(), 2, " ");
-    push(0, 0, MONTHS[time.month0() as usize]);
-    push(0, 0, " ");
-    push(time.year() as u32, 4, " ");
-    push(time.hour(), 2, ":");
-    push(time.minute(), 2, ":");
-    push(time.second(), 2, " GMT");
+    out.push_str(DAYS[time.weekday().num_days_from_monday() as usize]);
+    out.push_str(", ");
+    digits::push(&mut out, time.day(), 2, " ");
+    out.push_str(MONTHS[time.month0() as usize]);
+    out.push(' ');
+    digits::push(&mut out, time.year() as u32, 4, " ");
+    digits::push(&mut out, time.hour(), 2, ":");
+    digits::push(&mut out, time.minute(), 2, ":");
+    digits::push(&mut out, time.second(), 2, " GMT");
     out
 }
 

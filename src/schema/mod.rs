@@ -248,6 +248,15 @@ impl TableNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An AuditWolf webhook's provenance, received at the epoch.
+    fn auditwolf() -> Provenance {
+        Provenance {
+            source: "auditwolf",
+            message_id: None,
+            received: DateTime::from_timestamp(0, 0).unwrap(),
+        }
+    }
     use chrono::{DateTime, Utc};
 
     #[test]
@@ -389,11 +398,7 @@ mod tests {
 
     #[test]
     fn long_values_are_cut_at_a_char_boundary_with_a_visible_marker() {
-        let provenance = Provenance {
-            source: "auditwolf",
-            message_id: None,
-            received: Utc::now(),
-        };
+        let provenance = auditwolf();
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
         row.text("Summary", Some(&"é".repeat(1000)))
             .text("Uri", Some("short"));
@@ -409,11 +414,7 @@ mod tests {
     /// (as a spilled row may) kept it over the limit after the list was rebuilt.
     #[test]
     fn a_long_truncated_list_is_cut_like_any_value() {
-        let provenance = Provenance {
-            source: "auditwolf",
-            message_id: None,
-            received: Utc::now(),
-        };
+        let provenance = auditwolf();
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
         row.text("Truncated", Some(&"x".repeat(1000)));
         assert!(row.truncate_fields(100));
@@ -425,11 +426,7 @@ mod tests {
 
     #[test]
     fn a_row_leaves_out_empty_values_and_can_drop_time_generated() {
-        let provenance = Provenance {
-            source: "auditwolf",
-            message_id: None,
-            received: DateTime::from_timestamp(0, 0).unwrap(),
-        };
+        let provenance = auditwolf();
         let mut row = Row::new(Table::AuditWolf, &provenance, Utc::now());
         row.text("Severity", None).text("Summary", Some("s"));
         assert!(row.get("Severity").is_none() && row.get("MessageId").is_none());
@@ -458,11 +455,7 @@ mod tests {
 
     #[test]
     fn raw_event_reads_back_as_the_text_it_was_set_to_however_it_was_set() {
-        let provenance = Provenance {
-            source: "auditwolf",
-            message_id: None,
-            received: DateTime::from_timestamp(0, 0).unwrap(),
-        };
+        let provenance = auditwolf();
         let json = r#"{"quote":"\"","back":"\\","é":"\u0001"}"#;
         let mut plain = Row::new(Table::AuditWolf, &provenance, provenance.received);
         plain.raw_event(json);
@@ -481,11 +474,7 @@ mod tests {
 
     #[test]
     fn a_long_raw_event_is_cut_like_any_text() {
-        let provenance = Provenance {
-            source: "auditwolf",
-            message_id: None,
-            received: DateTime::from_timestamp(0, 0).unwrap(),
-        };
+        let provenance = auditwolf();
         let mut row = Row::new(Table::AuditWolf, &provenance, provenance.received);
         // Escaping doubles every quote: 120 escaped bytes stand for 60, within a 100-byte limit.
         row.raw_event(&"\"".repeat(60));

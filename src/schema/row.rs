@@ -6,6 +6,8 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::digits;
+
 use super::{
     ColumnType, Table, EVENT_TIME, RAW_EVENT, TIME_GENERATED, TRUNCATED, TRUNCATION_MARKER,
 };
@@ -32,22 +34,16 @@ pub fn iso8601(time: DateTime<Utc>) -> String {
         n => (n, 9),
     };
     let mut out = String::with_capacity(30);
-    let mut push = |value: u32, width: u32, after: char| {
-        for place in (0..width).rev() {
-            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
-        }
-        out.push(after);
-    };
-    push(time.year() as u32, 4, '-');
-    push(time.month(), 2, '-');
-    push(time.day(), 2, 'T');
-    push(time.hour(), 2, ':');
-    push(time.minute(), 2, ':');
+    digits::push(&mut out, time.year() as u32, 4, "-");
+    digits::push(&mut out, time.month(), 2, "-");
+    digits::push(&mut out, time.day(), 2, "T");
+    digits::push(&mut out, time.hour(), 2, ":");
+    digits::push(&mut out, time.minute(), 2, ":");
     if width == 0 {
-        push(time.second(), 2, 'Z');
+        digits::push(&mut out, time.second(), 2, "Z");
     } else {
-        push(time.second(), 2, '.');
-        push(fraction, width, 'Z');
+        digits::push(&mut out, time.second(), 2, ".");
+        digits::push(&mut out, fraction, width, "Z");
     }
     out
 }
