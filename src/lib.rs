@@ -9,6 +9,7 @@ pub mod destinations;
 pub mod digits;
 pub mod drain;
 pub mod error;
+pub mod gzip;
 pub mod ingest;
 pub mod schema;
 pub mod server;
