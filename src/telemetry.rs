@@ -39,22 +39,26 @@ impl<S: Subscriber> Layer<S> for Lines {
         thread_local! {
             static BUFFER: RefCell<String> = RefCell::new(String::with_capacity(1024));
         }
-        let level = *event.metadata().level();
-        BUFFER.with(|buffer| {
-            // A field whose formatting logs would find the buffer taken: it gets its own.
-            let mut fresh = String::new();
-            let mut taken = buffer.try_borrow_mut();
-            let line = match &mut taken {
-                Ok(buffer) => &mut **buffer,
-                Err(_) => &mut fresh,
-            };
+        let write = |line: &mut String| {
             line.clear();
             format_line(line, event, Utc::now());
-            let _ = Line(level).write_all(line.as_bytes());
+            let _ = Line(*event.metadata().level()).write_all(line.as_bytes());
+        };
+        let reused = BUFFER.try_with(|buffer| {
+            let Ok(mut line) = buffer.try_borrow_mut() else {
+                return false;
+            };
+            write(&mut line);
             // A long line (an error quoting a big answer) does not stay allocated.
             line.clear();
             line.shrink_to(1024);
+            true
         });
+        // A field whose formatting logs finds the buffer taken, and a thread being torn down
+        // finds it gone: either line gets a buffer of its own.
+        if reused != Ok(true) {
+            write(&mut String::new());
+        }
     }
 }
 
