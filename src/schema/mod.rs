@@ -12,7 +12,7 @@ use columns::{
     AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
 };
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
-pub use row::{iso8601, json_plain, writable, Batch, Provenance, Row};
+pub use row::{escape, iso8601, json_plain, writable, Batch, Provenance, Row};
 
 /// A column's type, named as Log Analytics names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

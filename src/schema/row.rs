@@ -103,11 +103,9 @@ impl Content {
 }
 
 /// `text` escaped as serde_json escapes a string, without the quotes.
-fn escape(text: &str) -> String {
-    let mut quoted = serde_json::to_string(text).expect("a text serialises");
-    quoted.pop();
-    quoted.remove(0);
-    quoted
+pub fn escape(text: &str) -> String {
+    let quoted = serde_json::to_string(text).expect("a text serialises");
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// The text an escaped string stands for.
@@ -239,17 +237,20 @@ impl Row {
 
     /// A copy of a column's value, if set ([`Row::text_of`] reads a text without copying).
     pub fn get(&self, column: &str) -> Option<Value> {
-        let cell = self.values.iter().find(|cell| cell.name == column)?;
-        Some(cell.value.value().into_owned())
+        Some(self.content(column)?.value().into_owned())
     }
 
     /// The text of a column, if it is set to one.
     pub fn text_of(&self, column: &str) -> Option<Cow<'_, str>> {
-        match &self.values.iter().find(|cell| cell.name == column)?.value {
+        match self.content(column)? {
             Content::Value(Value::String(text)) => Some(Cow::Borrowed(text)),
             Content::Escaped(escaped) => Some(Cow::Owned(unescape(escaped))),
             Content::Value(_) => None,
         }
+    }
+
+    fn content(&self, column: &str) -> Option<&Content> {
+        Some(&self.values.iter().find(|cell| cell.name == column)?.value)
     }
 
     /// The set columns and their values, in column order.

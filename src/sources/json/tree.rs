@@ -9,7 +9,7 @@ use std::fmt::{self, Write};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use crate::schema::json_plain;
+use crate::schema::{escape, json_plain};
 
 /// A JSON value borrowed from the body it was parsed from.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,10 +152,7 @@ fn write_str(out: &mut String, s: &str, form: Form) {
     let literal = serde_json::to_string(s).expect("text serialises");
     match form {
         Form::Plain => out.push_str(&literal),
-        Form::Escaped => {
-            let escaped = serde_json::to_string(&literal).expect("text serialises");
-            out.push_str(&escaped[1..escaped.len() - 1]);
-        }
+        Form::Escaped => out.push_str(&escape(&literal)),
     }
 }
 
