@@ -2,11 +2,39 @@
 //! lines, `x-ms-date`), where chrono's and `format!`'s machinery cost more than the digits.
 
 /// Appends the last `width` decimal digits of `value`, zero-padded, then `after`.
-pub fn push(out: &mut String, value: u32, width: u32, after: &str) {
+pub fn push(out: &mut impl Ascii, value: u32, width: u32, after: &str) {
     for place in (0..width).rev() {
-        out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        out.push_byte(b'0' + (value / 10u32.pow(place) % 10) as u8);
     }
-    out.push_str(after);
+    out.push_text(after);
+}
+
+/// Where digits go: a `String` (log lines, headers) or the bytes of a row's JSON.
+pub trait Ascii {
+    /// Appends an ASCII byte.
+    fn push_byte(&mut self, byte: u8);
+    fn push_text(&mut self, text: &str);
+}
+
+impl Ascii for String {
+    fn push_byte(&mut self, byte: u8) {
+        debug_assert!(byte.is_ascii());
+        self.push(char::from(byte));
+    }
+
+    fn push_text(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl Ascii for Vec<u8> {
+    fn push_byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
+
+    fn push_text(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -21,5 +49,8 @@ mod tests {
         push(&mut out, 123, 6, "Z");
         push(&mut out, 0, 0, "!");
         assert_eq!(out, "07:2026000123Z!");
+        let mut bytes = Vec::new();
+        push(&mut bytes, 42, 3, "Z");
+        assert_eq!(bytes, b"042Z");
     }
 }

@@ -84,7 +84,7 @@ impl AnyRow {
                 (ColumnType::Dynamic, AnyValue::Text(text)) => {
                     row.dynamic(name, Some(Value::from(text.as_str())))
                 }
-                (ColumnType::Dynamic, _) => row.dynamic(name, None),
+                (ColumnType::Dynamic, _) => row.dynamic(name, None::<Value>),
             };
         }
         row

@@ -12,7 +12,9 @@ use columns::{
     AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
 };
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
-pub use row::{escape, iso8601, json_plain, writable, Batch, Provenance, Row};
+pub use row::{
+    iso8601, json_plain, writable, write_escaped, write_text, Batch, Provenance, Row, WriteJson,
+};
 
 /// A column's type, named as Log Analytics names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -459,10 +461,10 @@ mod tests {
         let json = r#"{"quote":"\"","back":"\\","é":"\u0001"}"#;
         let mut plain = Row::new(Table::AuditWolf, &provenance, provenance.received);
         plain.raw_event(json);
-        let mut escaped = plain.clone();
-        let literal = serde_json::to_string(json).unwrap();
-        escaped.raw_event_escaped(literal[1..literal.len() - 1].to_owned());
-        assert_eq!(plain, escaped);
+        let mut written = plain.clone();
+        let event: serde_json::Value = serde_json::from_str(json).unwrap();
+        written.raw_event_of(&event);
+        assert_eq!(plain, written);
         assert_eq!(plain.text_of("RawEvent").unwrap(), json);
         assert_eq!(plain.get("RawEvent").unwrap(), json);
         assert_eq!(plain.to_json(None), serde_json::to_vec(&plain).unwrap());

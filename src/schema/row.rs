@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::digits;
+use crate::digits::{self, Ascii};
 
 use super::{
     ColumnType, Table, EVENT_TIME, RAW_EVENT, TIME_GENERATED, TRUNCATED, TRUNCATION_MARKER,
@@ -20,12 +20,19 @@ pub fn writable(time: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects: whole seconds, or
-/// milli-, micro- or nanoseconds, whichever is shortest and exact (chrono's `AutoSi`). Written
-/// digit by digit for the four-digit years every row has; chrono writes any other.
+/// milli-, micro- or nanoseconds, whichever is shortest and exact (chrono's `AutoSi`).
 pub fn iso8601(time: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(30);
+    write_iso8601(&mut out, time);
+    out
+}
+
+/// Appends [`iso8601`]'s text. Written digit by digit for the four-digit years every row has;
+/// chrono writes any other.
+fn write_iso8601(out: &mut impl Ascii, time: DateTime<Utc>) {
     let nanos = time.timestamp_subsec_nanos();
     if !(0..=9999).contains(&time.year()) || nanos >= 1_000_000_000 {
-        return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        return out.push_text(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true));
     }
     let (fraction, width) = match nanos {
         0 => (0, 0),
@@ -33,19 +40,17 @@ pub fn iso8601(time: DateTime<Utc>) -> String {
         n if n % 1_000 == 0 => (n / 1_000, 6),
         n => (n, 9),
     };
-    let mut out = String::with_capacity(30);
-    digits::push(&mut out, time.year() as u32, 4, "-");
-    digits::push(&mut out, time.month(), 2, "-");
-    digits::push(&mut out, time.day(), 2, "T");
-    digits::push(&mut out, time.hour(), 2, ":");
-    digits::push(&mut out, time.minute(), 2, ":");
+    digits::push(out, time.year() as u32, 4, "-");
+    digits::push(out, time.month(), 2, "-");
+    digits::push(out, time.day(), 2, "T");
+    digits::push(out, time.hour(), 2, ":");
+    digits::push(out, time.minute(), 2, ":");
     if width == 0 {
-        digits::push(&mut out, time.second(), 2, "Z");
+        digits::push(out, time.second(), 2, "Z");
     } else {
-        digits::push(&mut out, time.second(), 2, ".");
-        digits::push(&mut out, fraction, width, "Z");
+        digits::push(out, time.second(), 2, ".");
+        digits::push(out, fraction, width, "Z");
     }
-    out
 }
 
 /// Whether a text can be written between quotes as it is, as JSON: no quote, backslash or
@@ -56,61 +61,85 @@ pub fn json_plain(text: &str) -> bool {
     })
 }
 
-/// One row of one table. Only declared columns can be set; empty values are left out. Values are
-/// kept in the table's column order, which is the order they are written in.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    table: Table,
-    values: Vec<Cell>,
+/// Appends `text` as a JSON string, quoted and escaped as serde_json escapes it.
+pub fn write_text(out: &mut Vec<u8>, text: &str) {
+    if json_plain(text) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("a text serialises");
+    }
 }
 
-/// One set column: its position in the table's columns, its name, its value.
-#[derive(Clone, Debug, PartialEq)]
+/// Appends `text` escaped as serde_json escapes a string, without the quotes: how a JSON text
+/// is written inside a JSON string.
+pub fn write_escaped(out: &mut Vec<u8>, text: &str) {
+    let start = out.len();
+    write_text(out, text);
+    out.pop();
+    out.remove(start);
+}
+
+/// A value a row can write itself as JSON: the sources' parsed body, or a `serde_json::Value`.
+pub trait WriteJson {
+    /// Writes compact JSON text, as serde_json writes the `Value` this stands for.
+    fn write_json(&self, out: &mut Vec<u8>);
+
+    /// Writes the compact JSON text of the value as it was sent, escaped to sit inside a JSON
+    /// string as serde_json escapes it (without the quotes): `RawEvent`.
+    fn write_json_escaped(&self, out: &mut Vec<u8>);
+}
+
+impl WriteJson for Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("a JSON value serialises");
+    }
+
+    fn write_json_escaped(&self, out: &mut Vec<u8>) {
+        write_escaped(out, &self.to_string());
+    }
+}
+
+impl<T: WriteJson + ?Sized> WriteJson for &T {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
+
+    fn write_json_escaped(&self, out: &mut Vec<u8>) {
+        (**self).write_json_escaped(out);
+    }
+}
+
+/// One row of one table. Only declared columns can be set; empty values are left out.
+///
+/// Each value is kept as the JSON text it is written as, in one buffer per row: a row is
+/// written into a request by copying, and holds its values in two allocations, however many
+/// columns it has. The cells are kept in the table's column order, which is the order they are
+/// written in.
+#[derive(Clone)]
+pub struct Row {
+    table: Table,
+    cells: Vec<Cell>,
+    /// Every set value's JSON text, back to back. A replaced value's old text stays until the
+    /// row is compacted (only cutting replaces values, and it compacts).
+    json: Vec<u8>,
+}
+
+/// One set column: its position in the table's columns, its name, and where its value's JSON
+/// text is in the row's buffer.
+#[derive(Clone, Copy, Debug)]
 struct Cell {
     position: usize,
     name: &'static str,
-    value: Content,
+    start: usize,
+    end: usize,
 }
 
-/// A value as a row holds it.
-#[derive(Clone, Debug, PartialEq)]
-enum Content {
-    Value(Value),
-    /// A text as it is written between the quotes of a JSON string: escaped. `RawEvent` is
-    /// always kept so (one form, so rows compare equal however they were made): it is the
-    /// event's JSON inside a JSON string, written only into JSON, so it is escaped once, as it
-    /// is written from the event, rather than in every request, spill message and file line.
-    Escaped(String),
-}
-
-impl Content {
-    /// How a row holds `value` in column `name`: `RawEvent`'s text escaped, anything else as
-    /// it is.
-    fn of(name: &str, value: Value) -> Content {
-        match value {
-            Value::String(text) if name == RAW_EVENT.name => Content::Escaped(escape(&text)),
-            value => Content::Value(value),
-        }
-    }
-
-    /// The value as JSON has it; an escaped text is read back.
-    fn value(&self) -> Cow<'_, Value> {
-        match self {
-            Content::Value(value) => Cow::Borrowed(value),
-            Content::Escaped(text) => Cow::Owned(Value::String(unescape(text))),
-        }
-    }
-}
-
-/// `text` escaped as serde_json escapes a string, without the quotes.
-pub fn escape(text: &str) -> String {
-    let quoted = serde_json::to_string(text).expect("a text serialises");
-    quoted[1..quoted.len() - 1].to_owned()
-}
-
-/// The text an escaped string stands for.
-fn unescape(escaped: &str) -> String {
-    serde_json::from_str(&format!("\"{escaped}\"")).expect("an escaped text is a JSON string")
+/// The text a JSON string literal stands for.
+fn unescape(literal: &[u8]) -> String {
+    serde_json::from_slice(literal).expect("a text cell holds a JSON string")
 }
 
 impl Row {
@@ -118,32 +147,30 @@ impl Row {
     pub fn new(table: Table, provenance: &Provenance, event_time: DateTime<Utc>) -> Self {
         let mut row = Row {
             table,
-            values: Vec::with_capacity(16),
+            cells: Vec::with_capacity(16),
+            json: Vec::with_capacity(1024),
         };
         // Sources only pass writable times; any other is replaced by the time of receipt.
         let event_time = writable(event_time).unwrap_or(provenance.received);
-        let text = iso8601(event_time);
-        row.set(
-            TIME_GENERATED,
-            ColumnType::DateTime,
-            Some(text.clone().into()),
-        );
-        row.set(EVENT_TIME, ColumnType::DateTime, Some(text.into()));
-        row.time("ReceivedTime", Some(provenance.received));
-        row.text("Source", Some(provenance.source));
-        row.text("MessageId", provenance.message_id.as_deref());
+        row.time(TIME_GENERATED, Some(event_time))
+            .time(EVENT_TIME, Some(event_time))
+            .time("ReceivedTime", Some(provenance.received))
+            .text("Source", Some(provenance.source))
+            .text("MessageId", provenance.message_id.as_deref());
         row
     }
 
-    /// Rebuilds a row from stored values (a spilled message); undeclared columns are dropped.
+    /// Rebuilds a row from stored values (a spilled message); undeclared columns and nulls are
+    /// dropped.
     pub fn from_values(table: Table, values: Map<String, Value>) -> Self {
         let mut row = Row {
             table,
-            values: Vec::with_capacity(values.len()),
+            cells: Vec::with_capacity(values.len()),
+            json: Vec::with_capacity(1024),
         };
         for (name, value) in values {
             if let Some((position, column)) = table.position(&name) {
-                row.put(position, column.name, Content::of(column.name, value));
+                row.write(position, column.name, |out| value.write_json(out));
             }
         }
         row
@@ -155,31 +182,42 @@ impl Row {
 
     /// Sets a `string` column.
     pub fn text(&mut self, column: &'static str, value: Option<&str>) -> &mut Self {
-        self.set(column, ColumnType::String, value.map(Value::from))
+        let write = |v| move |out: &mut Vec<u8>| write_text(out, v);
+        self.set(column, ColumnType::String, value.map(write))
     }
 
     /// Sets a `datetime` column; a time ISO 8601 cannot write in four-digit years is left out.
     pub fn time(&mut self, column: &'static str, value: Option<DateTime<Utc>>) -> &mut Self {
+        let write = |time| {
+            move |out: &mut Vec<u8>| {
+                out.push(b'"');
+                write_iso8601(out, time);
+                out.push(b'"');
+            }
+        };
         self.set(
             column,
             ColumnType::DateTime,
-            value.and_then(writable).map(|t| iso8601(t).into()),
+            value.and_then(writable).map(write),
         )
     }
 
-    /// Sets a `real` column.
+    /// Sets a `real` column; a value JSON cannot hold (NaN, infinity) is left out.
     pub fn real(&mut self, column: &'static str, value: Option<f64>) -> &mut Self {
-        self.set(column, ColumnType::Real, value.map(Value::from))
+        let write = |v| move |out: &mut Vec<u8>| Value::from(v).write_json(out);
+        self.set(column, ColumnType::Real, value.map(write))
     }
 
     /// Sets a `long` column.
     pub fn long(&mut self, column: &'static str, value: Option<i64>) -> &mut Self {
-        self.set(column, ColumnType::Long, value.map(Value::from))
+        let write = |v: i64| move |out: &mut Vec<u8>| Value::from(v).write_json(out);
+        self.set(column, ColumnType::Long, value.map(write))
     }
 
-    /// Sets a `dynamic` column to a JSON value.
-    pub fn dynamic(&mut self, column: &'static str, value: Option<Value>) -> &mut Self {
-        self.set(column, ColumnType::Dynamic, value)
+    /// Sets a `dynamic` column to a JSON value; `null` leaves it out.
+    pub fn dynamic(&mut self, column: &'static str, value: Option<impl WriteJson>) -> &mut Self {
+        let write = value.map(|v| move |out: &mut Vec<u8>| v.write_json(out));
+        self.set(column, ColumnType::Dynamic, write)
     }
 
     /// Sets `RawEvent` to the event's complete JSON text.
@@ -187,124 +225,136 @@ impl Row {
         self.text(RAW_EVENT.name, Some(json))
     }
 
-    /// Sets `RawEvent` to the event's JSON text already escaped as inside a JSON string (without
-    /// the quotes), as serde_json escapes it: how a source writes it from the event in one pass.
-    pub fn raw_event_escaped(&mut self, escaped: String) -> &mut Self {
-        debug_assert_eq!(
-            escape(&unescape(&escaped)),
-            escaped,
-            "not escaped as serde_json escapes"
-        );
-        let (position, column) = self
-            .table
-            .position(RAW_EVENT.name)
-            .expect("every table has RawEvent");
-        self.put(position, column.name, Content::Escaped(escaped));
-        self
+    /// Sets `RawEvent` to the event's JSON text as sent, written straight into the row.
+    pub fn raw_event_of(&mut self, event: &impl WriteJson) -> &mut Self {
+        self.set(
+            RAW_EVENT.name,
+            ColumnType::String,
+            Some(|out: &mut Vec<u8>| {
+                out.push(b'"');
+                event.write_json_escaped(out);
+                out.push(b'"');
+            }),
+        )
     }
 
-    fn set(&mut self, column: &'static str, kind: ColumnType, value: Option<Value>) -> &mut Self {
+    /// Sets `column` to the JSON text `write` appends, or leaves it out (`None`, or `null`).
+    fn set(
+        &mut self,
+        column: &'static str,
+        kind: ColumnType,
+        write: Option<impl FnOnce(&mut Vec<u8>)>,
+    ) -> &mut Self {
         let Some((position, declared)) = self.table.position(column) else {
             // A programming error the unit tests catch; a release build drops the value.
             debug_assert!(false, "{column} is not a column of {:?}", self.table);
             return self;
         };
         debug_assert_eq!(declared.kind, kind, "{column} is not a {kind:?} column");
-        match value {
-            Some(Value::Null) | None => self.values.retain(|cell| cell.position != position),
-            Some(value) => self.put(position, declared.name, Content::of(declared.name, value)),
+        match write {
+            Some(write) => self.write(position, declared.name, write),
+            None => self.cells.retain(|cell| cell.position != position),
         }
         self
     }
 
-    /// Sets the value at a column position, keeping the cells in column order.
-    fn put(&mut self, position: usize, name: &'static str, value: Content) {
-        match self
-            .values
-            .binary_search_by_key(&position, |cell| cell.position)
-        {
-            Ok(at) => self.values[at].value = value,
-            Err(at) => self.values.insert(
-                at,
-                Cell {
-                    position,
-                    name,
-                    value,
-                },
-            ),
+    /// Appends a value's JSON text and points the column's cell at it, keeping the cells in
+    /// column order; a `null` leaves the column out.
+    fn write(&mut self, position: usize, name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.json.len();
+        write(&mut self.json);
+        let end = self.json.len();
+        let found = self
+            .cells
+            .binary_search_by_key(&position, |cell| cell.position);
+        if self.json[start..] == *b"null" {
+            self.json.truncate(start);
+            if let Ok(at) = found {
+                self.cells.remove(at);
+            }
+            return;
+        }
+        let cell = Cell {
+            position,
+            name,
+            start,
+            end,
+        };
+        match found {
+            Ok(at) => self.cells[at] = cell,
+            Err(at) => self.cells.insert(at, cell),
         }
     }
 
-    /// A copy of a column's value, if set ([`Row::text_of`] reads a text without copying).
+    fn literal(&self, cell: &Cell) -> &[u8] {
+        &self.json[cell.start..cell.end]
+    }
+
+    fn cell(&self, column: &str) -> Option<&Cell> {
+        self.cells.iter().find(|cell| cell.name == column)
+    }
+
+    /// A copy of a column's value, if set ([`Row::text_of`] reads a text).
     pub fn get(&self, column: &str) -> Option<Value> {
-        Some(self.content(column)?.value().into_owned())
+        let literal = self.literal(self.cell(column)?);
+        Some(serde_json::from_slice(literal).expect("a cell holds JSON"))
     }
 
     /// The text of a column, if it is set to one.
     pub fn text_of(&self, column: &str) -> Option<Cow<'_, str>> {
-        match self.content(column)? {
-            Content::Value(Value::String(text)) => Some(Cow::Borrowed(text)),
-            Content::Escaped(escaped) => Some(Cow::Owned(unescape(escaped))),
-            Content::Value(_) => None,
+        let literal = self.literal(self.cell(column)?);
+        match literal {
+            [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+                Some(Cow::Borrowed(std::str::from_utf8(inner).ok()?))
+            }
+            [b'"', ..] => Some(Cow::Owned(unescape(literal))),
+            _ => None,
         }
     }
 
-    fn content(&self, column: &str) -> Option<&Content> {
-        Some(&self.values.iter().find(|cell| cell.name == column)?.value)
-    }
-
     /// The set columns and their values, in column order.
-    pub fn cells(&self) -> impl Iterator<Item = (&'static str, Cow<'_, Value>)> {
-        self.values
-            .iter()
-            .map(|cell| (cell.name, cell.value.value()))
+    pub fn cells(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+        self.cells.iter().map(|cell| {
+            let value = serde_json::from_slice(self.literal(cell)).expect("a cell holds JSON");
+            (cell.name, value)
+        })
     }
 
-    /// About how many bytes the row's JSON takes (text lengths, a flat guess for other values),
-    /// without writing it.
+    /// How many bytes the row's JSON takes, without writing it.
     pub fn approx_bytes(&self) -> usize {
-        let value = |v: &Content| match v {
-            Content::Value(Value::String(text)) | Content::Escaped(text) => text.len() + 2,
-            Content::Value(Value::Array(_) | Value::Object(_)) => 256,
-            Content::Value(_) => 16,
-        };
-        self.values
+        2 + self
+            .cells
             .iter()
-            .map(|cell| cell.name.len() + 4 + value(&cell.value))
-            .sum()
+            .map(|cell| cell.name.len() + 4 + cell.end - cell.start)
+            .sum::<usize>()
     }
 
-    /// Shortens every value whose JSON text is longer than `max_bytes`, marking each cut with
-    /// [`TRUNCATION_MARKER`] and naming it in the `Truncated` column. Returns whether anything changed.
+    /// Shortens every value whose JSON text is longer than `max_bytes` (a text by its own
+    /// length, unescaped), marking each cut with [`TRUNCATION_MARKER`] and naming it in the
+    /// `Truncated` column. Returns whether anything changed.
     pub fn truncate_fields(&mut self, max_bytes: usize) -> bool {
         let mut cut = Vec::new();
-        for Cell { name, value, .. } in self.values.iter_mut() {
-            let text = match value {
-                Content::Value(Value::String(text)) if text.len() > max_bytes => {
-                    std::mem::take(text)
-                }
-                Content::Value(value @ (Value::Array(_) | Value::Object(_)))
-                    if value.to_string().len() > max_bytes =>
-                {
-                    value.to_string()
-                }
+        for at in 0..self.cells.len() {
+            let cell = self.cells[at];
+            let literal = self.literal(&cell);
+            let text = match literal.first() {
                 // The escaped text is at least as long as the text it stands for.
-                Content::Escaped(escaped) if escaped.len() > max_bytes => {
-                    let text = unescape(escaped);
+                Some(b'"') if literal.len() - 2 > max_bytes => {
+                    let text = unescape(literal);
                     if text.len() <= max_bytes {
                         continue;
                     }
                     text
                 }
+                Some(b'[' | b'{') if literal.len() > max_bytes => {
+                    String::from_utf8(literal.to_vec()).expect("JSON text is UTF-8")
+                }
                 _ => continue,
             };
             let keep = text.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
             let shortened = format!("{}{TRUNCATION_MARKER}", &text[..keep]);
-            *value = match value {
-                Content::Escaped(_) => Content::Escaped(escape(&shortened)),
-                Content::Value(_) => Content::Value(Value::String(shortened)),
-            };
-            cut.push(name.to_string());
+            self.write(cell.position, cell.name, |out| write_text(out, &shortened));
+            cut.push(cell.name.to_string());
         }
         if cut.is_empty() {
             return false;
@@ -321,53 +371,77 @@ impl Row {
             let keep = list.floor_char_boundary(max_bytes.saturating_sub(TRUNCATION_MARKER.len()));
             list = format!("{}{TRUNCATION_MARKER}", &list[..keep]);
         }
-        self.set(
-            TRUNCATED.name,
-            ColumnType::String,
-            Some(Value::String(list)),
-        );
+        self.text(TRUNCATED.name, Some(&list));
+        self.compact();
         true
     }
 
+    /// Drops the text of replaced values from the buffer.
+    fn compact(&mut self) {
+        let mut json = Vec::with_capacity(self.cells.iter().map(|c| c.end - c.start).sum());
+        for cell in &mut self.cells {
+            let start = json.len();
+            json.extend_from_slice(&self.json[cell.start..cell.end]);
+            (cell.start, cell.end) = (start, json.len());
+        }
+        self.json = json;
+    }
+
     /// The row as a JSON object, less the column `without` names (the Data Collector API
-    /// reserves `TimeGenerated`), in a buffer sized for it. A text with nothing to escape (most
-    /// of them, however long) and an escaped one (`RawEvent`) are copied whole; serde_json
-    /// writes the rest.
+    /// reserves `TimeGenerated`): every value is copied as it is kept.
     pub fn to_json(&self, without: Option<&str>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.approx_bytes() * 5 / 4);
+        let mut out = Vec::with_capacity(self.approx_bytes());
+        self.write_json(&mut out, without);
+        out
+    }
+
+    /// Appends [`Row::to_json`]'s text.
+    pub fn write_json(&self, out: &mut Vec<u8>, without: Option<&str>) {
+        out.reserve(self.approx_bytes());
         out.push(b'{');
-        for Cell { name, value, .. } in self.values.iter().filter(|c| Some(c.name) != without) {
-            if out.len() > 1 {
+        let mut first = true;
+        for cell in self.cells.iter().filter(|c| Some(c.name) != without) {
+            if !first {
                 out.push(b',');
             }
+            first = false;
             // Column names are declared identifiers: nothing to escape.
             out.push(b'"');
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(cell.name.as_bytes());
             out.extend_from_slice(b"\":");
-            match value {
-                Content::Value(Value::String(text)) if json_plain(text) => {
-                    out.push(b'"');
-                    out.extend_from_slice(text.as_bytes());
-                    out.push(b'"');
-                }
-                Content::Escaped(text) => {
-                    out.push(b'"');
-                    out.extend_from_slice(text.as_bytes());
-                    out.push(b'"');
-                }
-                Content::Value(other) => {
-                    serde_json::to_writer(&mut out, other).expect("a JSON value serialises")
-                }
-            }
+            out.extend_from_slice(self.literal(cell));
         }
         out.push(b'}');
-        out
+    }
+}
+
+/// Rows are equal when they are of one table and hold the same values, however they were made.
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        self.table == other.table
+            && self.cells.len() == other.cells.len()
+            && self
+                .cells
+                .iter()
+                .zip(&other.cells)
+                .all(|(a, b)| a.position == b.position && self.literal(a) == other.literal(b))
+    }
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cells = self
+            .cells
+            .iter()
+            .map(|cell| (cell.name, String::from_utf8_lossy(self.literal(cell))));
+        write!(f, "Row({:?}) ", self.table)?;
+        f.debug_map().entries(cells).finish()
     }
 }
 
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.values.len()))?;
+        let mut map = serializer.serialize_map(Some(self.cells.len()))?;
         for (name, value) in self.cells() {
             map.serialize_entry(name, &value)?;
         }

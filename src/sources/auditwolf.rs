@@ -54,7 +54,7 @@ pub fn rows(event: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, PayloadE
         .text("ResourceName", json::text(event, "/resourceName"))
         .text("Summary", json::text(event, "/summary"))
         .text("Uri", json::text(event, "/uri"))
-        .raw_event_escaped(event.to_escaped_json());
+        .raw_event_of(event);
     Ok(Batch {
         table: Table::AuditWolf,
         rows: vec![row],

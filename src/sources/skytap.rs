@@ -51,7 +51,7 @@ pub fn rows(message: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, Payloa
                 .text("Category", Some(category))
                 .text("EventId", json::id(item, "/id").as_deref())
                 .text("Region", json::text(item, "/region"))
-                .raw_event_escaped(item.to_escaped_json());
+                .raw_event_of(item);
             match table {
                 Table::SkytapAudit => audit_columns(&mut row, item),
                 _ => usage_columns(&mut row, item),
@@ -68,7 +68,7 @@ fn audit_columns(row: &mut Row, item: &Json<'_>) {
         .text("TypeCode", json::text(item, "/type_code"))
         .text("User", json::text(item, "/user"))
         .text("IpAddress", json::text(item, "/ip_address"))
-        .dynamic("OperatedOn", item.get("operated_on").map(Json::to_value));
+        .dynamic("OperatedOn", item.get("operated_on"));
 }
 
 fn usage_columns(row: &mut Row, item: &Json<'_>) {

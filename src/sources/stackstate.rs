@@ -67,16 +67,13 @@ pub fn rows(envelope: &Json<'_>, received: DateTime<Utc>) -> Result<Batch, Paylo
             json::text(envelope, "/component/identifier"),
         )
         .text("ComponentType", json::text(envelope, "/component/type"))
-        .dynamic(
-            "ComponentTags",
-            json::at(envelope, "/component/tags").map(Json::to_value),
-        )
+        .dynamic("ComponentTags", json::at(envelope, "/component/tags"))
         .text(
             "NotificationConfiguration",
             json::text(envelope, "/notificationConfiguration/name"),
         )
-        .dynamic("Metadata", metadata.map(Json::to_value))
-        .raw_event_escaped(envelope.to_escaped_json());
+        .dynamic("Metadata", metadata)
+        .raw_event_of(envelope);
     Ok(Batch {
         table: Table::StackState,
         rows: vec![row],

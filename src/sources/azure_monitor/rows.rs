@@ -81,7 +81,7 @@ fn common_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, Payloa
         .text("SubscriptionId", target.and_then(subscription_of))
         .dynamic(
             "CustomProperties",
-            json::at(alert, "/data/customProperties").map(Json::to_value),
+            json::at(alert, "/data/customProperties"),
         );
     activity_columns(&mut row, context);
     Ok(row)
@@ -106,10 +106,7 @@ fn activity_log_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, 
         )
         .text("TargetResourceType", json::text(event, "/resourceType"))
         .text("SubscriptionId", json::text(event, "/subscriptionId"))
-        .dynamic(
-            "CustomProperties",
-            json::at(alert, "/data/properties").map(Json::to_value),
-        );
+        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
     activity_columns(&mut row, event);
     Ok(row)
 }
@@ -136,10 +133,7 @@ fn metric_alert(alert: &Json<'_>, received: DateTime<Utc>) -> Result<Row, Payloa
         )
         .text("TargetResourceType", json::text(context, "/resourceType"))
         .text("SubscriptionId", json::text(context, "/subscriptionId"))
-        .dynamic(
-            "CustomProperties",
-            json::at(alert, "/data/properties").map(Json::to_value),
-        );
+        .dynamic("CustomProperties", json::at(alert, "/data/properties"));
     Ok(row)
 }
 
@@ -152,7 +146,7 @@ fn start(alert: &Json<'_>, message_id: &str, received: DateTime<Utc>, time: Date
     };
     let mut row = Row::new(Table::AzureMonitor, &provenance, time);
     row.text("SchemaId", json::text(alert, "/schemaId"))
-        .raw_event_escaped(alert.to_escaped_json());
+        .raw_event_of(alert);
     row
 }
 

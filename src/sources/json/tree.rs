@@ -4,12 +4,14 @@
 //! writes the event back (`RawEvent`) without reordering it.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write};
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Write;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use crate::schema::{escape, json_plain};
+use crate::schema::{json_plain, write_escaped, write_text, WriteJson};
 
 /// A JSON value borrowed from the body it was parsed from.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,52 +80,101 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// The value as compact JSON text.
+    /// The value's compact JSON text as sent: in its order, a repeated name written each time.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(256);
+        let mut out = Vec::with_capacity(256);
         self.write(&mut out, Form::Plain);
-        out
+        String::from_utf8(out).expect("JSON text is UTF-8")
     }
 
-    /// The value's compact JSON text as it is written inside a JSON string, escaped as
-    /// serde_json escapes it (without the quotes): `RawEvent`, in the same pass.
-    pub fn to_escaped_json(&self) -> String {
-        let mut out = String::with_capacity(256);
-        self.write(&mut out, Form::Escaped);
-        out
-    }
-
-    fn write(&self, out: &mut String, form: Form) {
+    fn write(&self, out: &mut Vec<u8>, form: Form) {
         match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(true) => out.push_str("true"),
-            Json::Bool(false) => out.push_str("false"),
-            Json::Number(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(true) => out.extend_from_slice(b"true"),
+            Json::Bool(false) => out.extend_from_slice(b"false"),
+            Json::Number(n) => write!(out, "{n}").expect("writing to a Vec cannot fail"),
             Json::String(s) => write_str(out, s, form),
             Json::Array(items) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     item.write(out, form);
                 }
-                out.push(']');
+                out.push(b']');
             }
             Json::Object(members) => {
-                out.push('{');
+                out.push(b'{');
                 for (i, (key, value)) in members.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     write_str(out, key, form);
-                    out.push(':');
+                    out.push(b':');
                     value.write(out, form);
                 }
-                out.push('}');
+                out.push(b'}');
             }
         }
     }
+
+    /// Writes the value as serde_json writes the `Value` it reads: as [`Json::write`], except
+    /// that of a repeated name only one member is written, the last one's value where the
+    /// first one stood.
+    fn write_value(&self, out: &mut Vec<u8>) {
+        match self {
+            Json::Object(members) if has_repeated_names(members) => {
+                serde_json::to_writer(out, &self.to_value()).expect("a JSON value serialises")
+            }
+            Json::Object(members) => {
+                out.push(b'{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, key, Form::Plain);
+                    out.push(b':');
+                    value.write_value(out);
+                }
+                out.push(b'}');
+            }
+            Json::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_value(out);
+                }
+                out.push(b']');
+            }
+            scalar => scalar.write(out, Form::Plain),
+        }
+    }
+}
+
+impl WriteJson for Json<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_value(out);
+    }
+
+    fn write_json_escaped(&self, out: &mut Vec<u8>) {
+        self.write(out, Form::Escaped);
+    }
+}
+
+/// Whether an object names a member twice: pairwise for a few members, hashed (with a random
+/// key, so no body can make it slow) for more.
+fn has_repeated_names(members: &[(Cow<'_, str>, Json<'_>)]) -> bool {
+    if members.len() <= 16 {
+        return members
+            .iter()
+            .enumerate()
+            .any(|(i, (name, _))| members[..i].iter().any(|(earlier, _)| earlier == name));
+    }
+    let mut seen = HashSet::with_capacity(members.len());
+    !members.iter().all(|(name, _)| seen.insert(name.as_ref()))
 }
 
 /// How JSON text is written: as it is, or escaped to sit inside a JSON string. Only strings
@@ -137,22 +188,19 @@ enum Form {
 /// Writes a JSON string. Most text in a webhook needs no escape (a string the parser could
 /// borrow had none), so it is checked and copied whole; the rest goes through `serde_json`
 /// (twice when escaped: the string, then its text).
-fn write_str(out: &mut String, s: &str, form: Form) {
-    let quote = match form {
-        Form::Plain => "\"",
-        Form::Escaped => "\\\"",
-    };
-    if json_plain(s) {
-        out.reserve(s.len() + 2 * quote.len());
-        out.push_str(quote);
-        out.push_str(s);
-        out.push_str(quote);
-        return;
-    }
-    let literal = serde_json::to_string(s).expect("text serialises");
+fn write_str(out: &mut Vec<u8>, s: &str, form: Form) {
     match form {
-        Form::Plain => out.push_str(&literal),
-        Form::Escaped => out.push_str(&escape(&literal)),
+        Form::Plain => write_text(out, s),
+        Form::Escaped if json_plain(s) => {
+            out.reserve(s.len() + 4);
+            out.extend_from_slice(b"\\\"");
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b"\\\"");
+        }
+        Form::Escaped => {
+            let literal = serde_json::to_string(s).expect("text serialises");
+            write_escaped(out, &literal);
+        }
     }
 }
 
@@ -262,6 +310,32 @@ mod tests {
     use super::*;
     use crate::sources::json::parse;
 
+    /// The tree as a dynamic column's value, or escaped as `RawEvent`.
+    fn written(tree: &Json<'_>, form: Form) -> String {
+        let mut out = Vec::new();
+        match form {
+            Form::Plain => tree.write_json(&mut out),
+            Form::Escaped => tree.write_json_escaped(&mut out),
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A dynamic column holds what `serde_json::Value` would: of a repeated name, one member,
+    /// the last value where the first stood, at any depth and however many members there are.
+    #[test]
+    fn a_dynamic_value_is_written_as_serde_json_writes_the_value_it_reads() {
+        let many: String = (0..40).map(|i| format!(r#""k{}":{i},"#, i % 30)).collect();
+        for body in [
+            r#"{"a":1,"b":[{"x":1,"y":2,"x":3}],"a":{"q\"":"\u0007"}}"#.to_owned(),
+            format!(r#"{{"outer":{{{many}"end":null}},"n":-0.0,"big":1e300}}"#),
+            format!(r#"[{{{many}"z":true}}, "plain"]"#),
+        ] {
+            let value: Value = serde_json::from_str(&body).unwrap();
+            let tree = parse(body.as_bytes()).unwrap();
+            assert_eq!(written(&tree, Form::Plain), value.to_string(), "{body}");
+        }
+    }
+
     /// `RawEvent` and the StackState key are the same text as when they were written from a
     /// `serde_json::Value`, so claims stored by an earlier build still match.
     #[test]
@@ -278,7 +352,14 @@ mod tests {
                 // Escaped in the same pass, as serde_json escapes the text inside a string.
                 let escaped = serde_json::to_string(&value.to_string()).unwrap();
                 let escaped = &escaped[1..escaped.len() - 1];
-                assert_eq!(tree.to_escaped_json(), escaped, "{}", path.display());
+                assert_eq!(written(&tree, Form::Escaped), escaped, "{}", path.display());
+                // And as a dynamic column's value.
+                assert_eq!(
+                    written(&tree, Form::Plain),
+                    value.to_string(),
+                    "{}",
+                    path.display()
+                );
                 checked += 1;
             }
         }
@@ -291,7 +372,7 @@ mod tests {
         let tree = parse(body).unwrap();
         let plain = tree.to_json();
         let escaped = serde_json::to_string(&plain).unwrap();
-        assert_eq!(tree.to_escaped_json(), escaped[1..escaped.len() - 1]);
+        assert_eq!(written(&tree, Form::Escaped), escaped[1..escaped.len() - 1]);
     }
 
     #[test]
