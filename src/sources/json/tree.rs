@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
 use crate::schema::{json_plain, write_escaped, write_text, WriteJson};
@@ -210,10 +210,39 @@ impl fmt::Display for Json<'_> {
     }
 }
 
-/// Builds a [`Json`] tree, borrowing every string the parser can hand over unescaped.
-struct TreeVisitor;
+/// Parses JSON text into a [`Json`] tree, borrowing every string it can.
+pub fn parse(text: &str) -> serde_json::Result<Json<'_>> {
+    let mut scratch = Scratch {
+        items: Vec::with_capacity(32),
+        members: Vec::with_capacity(32),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let tree = Tree(&mut scratch).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(tree)
+}
 
-impl<'de> Visitor<'de> for TreeVisitor {
+/// Where a parse gathers the items of an array, or the members of an object, while it reads
+/// them, before they move into a `Vec` of exactly their number: one buffer for the whole body
+/// instead of a `Vec` that grows (and copies itself) for every array and object.
+#[derive(Default)]
+struct Scratch<'a> {
+    items: Vec<Json<'a>>,
+    members: Vec<(Cow<'a, str>, Json<'a>)>,
+}
+
+/// Builds a [`Json`] tree with a [`Scratch`].
+struct Tree<'s, 'a>(&'s mut Scratch<'a>);
+
+impl<'de> DeserializeSeed<'de> for Tree<'_, 'de> {
+    type Value = Json<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tree<'_, 'de> {
     type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -254,25 +283,26 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        let start = self.0.items.len();
+        while let Some(item) = seq.next_element_seed(Tree(&mut *self.0))? {
+            self.0.items.push(item);
         }
-        Ok(Json::Array(items))
+        Ok(Json::Array(self.0.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let start = self.0.members.len();
         while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
+            let value = map.next_value_seed(Tree(&mut *self.0))?;
+            self.0.members.push((key, value));
         }
-        Ok(Json::Object(members))
+        Ok(Json::Object(self.0.members.drain(start..).collect()))
     }
 }
 
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor)
+        Tree(&mut Scratch::default()).deserialize(deserializer)
     }
 }
 
@@ -281,7 +311,7 @@ struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match deserializer.deserialize_str(TreeVisitor)? {
+        match deserializer.deserialize_str(Tree(&mut Scratch::default()))? {
             Json::String(key) => Ok(Key(key)),
             _ => Err(serde::de::Error::custom("an object's key must be a string")),
         }
