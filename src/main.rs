@@ -46,13 +46,15 @@ async fn main() -> ExitCode {
     for notice in &settings.notices {
         tracing::warn!(notice = notice.as_str(), "Settings notice.");
     }
-    match serve(&settings).await {
+    let code = match serve(&settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, port = settings.port, "The server stopped.");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry::flush();
+    code
 }
 
 /// Prints to stdout; a closed pipe (`handler schema | head`) is not worth a panic.

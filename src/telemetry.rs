@@ -9,6 +9,8 @@
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use tracing::field::{Field, Visit};
@@ -21,6 +23,7 @@ use crate::digits;
 
 /// Installs the global subscriber with the given `RUST_LOG`-style filter.
 pub fn init(filter: &Targets) {
+    STDOUT.start();
     tracing_subscriber::registry()
         .with(Lines)
         .with(filter.clone())
@@ -187,7 +190,10 @@ impl Write for Line {
     fn write_all(&mut self, line: &[u8]) -> io::Result<()> {
         match self.0 {
             Level::WARN | Level::ERROR => io::stderr().lock().write_all(&graded(self.0, line)),
-            _ => io::stdout().lock().write_all(line),
+            _ => {
+                STDOUT.write(line);
+                Ok(())
+            }
         }
     }
 
@@ -195,6 +201,121 @@ impl Write for Line {
         io::stdout().flush()?;
         io::stderr().flush()
     }
+}
+
+/// INFO and DEBUG lines on their way to stdout: one `write` for every line costs a webhook as
+/// much as any step of its own, so lines logged close together are gathered and written
+/// together, at most [`GATHER`] after the first of them. A line after a quiet spell is written
+/// at once, and WARN and ERROR lines (stderr) are never held. What a SIGKILL can take: the INFO
+/// lines of the last [`GATHER`] under load.
+static STDOUT: Gathered = Gathered::new(|lines| {
+    let _ = io::stdout().lock().write_all(lines);
+});
+
+/// How long a line may wait for others to be written with it.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// Lines held this long are written without waiting.
+const MAX_GATHERED: usize = 64 * 1024;
+
+/// Lines gathered for one writer, and the thread that writes them (see [`STDOUT`]).
+struct Gathered {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    out: fn(&[u8]),
+}
+
+struct Pending {
+    lines: Vec<u8>,
+    last_write: Option<Instant>,
+    /// The writing thread runs (until then every line is written at once).
+    started: bool,
+    /// The writing thread has been told lines wait.
+    armed: bool,
+}
+
+impl Gathered {
+    const fn new(out: fn(&[u8])) -> Self {
+        Gathered {
+            pending: Mutex::new(Pending {
+                lines: Vec::new(),
+                last_write: None,
+                started: false,
+                armed: false,
+            }),
+            wake: Condvar::new(),
+            out,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the thread that writes gathered lines; until then lines are written at once.
+    fn start(&'static self) {
+        let mut pending = self.lock();
+        if std::mem::replace(&mut pending.started, true) {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("log-lines".into())
+            .spawn(move || self.write_gathered());
+        pending.started = spawned.is_ok();
+    }
+
+    /// Writes `line` now, after a quiet spell, or gathers it. Lines are written in the order
+    /// they come: a line is only written at once when none waits, under the lock.
+    fn write(&self, line: &[u8]) {
+        let mut pending = self.lock();
+        let now = Instant::now();
+        let quiet = pending.lines.is_empty()
+            && pending
+                .last_write
+                .is_none_or(|last| now.duration_since(last) >= GATHER);
+        if quiet || !pending.started {
+            pending.last_write = Some(now);
+            (self.out)(line);
+            return;
+        }
+        pending.lines.extend_from_slice(line);
+        if pending.lines.len() >= MAX_GATHERED {
+            self.flush_locked(&mut pending);
+        } else if !std::mem::replace(&mut pending.armed, true) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The writing thread: waits until lines wait, lets more gather, writes them all.
+    fn write_gathered(&self) {
+        let mut pending = self.lock();
+        loop {
+            while !pending.armed {
+                pending = self
+                    .wake
+                    .wait(pending)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            drop(pending);
+            std::thread::sleep(GATHER);
+            pending = self.lock();
+            pending.armed = false;
+            self.flush_locked(&mut pending);
+        }
+    }
+
+    fn flush_locked(&self, pending: &mut Pending) {
+        if !pending.lines.is_empty() {
+            (self.out)(&pending.lines);
+            pending.lines.clear();
+            pending.last_write = Some(Instant::now());
+        }
+    }
+}
+
+/// Writes the INFO lines still gathered: before the process exits.
+pub fn flush() {
+    STDOUT.flush_locked(&mut STDOUT.lock());
 }
 
 /// A WARN or ERROR line as the host should grade it: a warning names its level `warning`; an
@@ -284,6 +405,46 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    static WRITTEN: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    static GATHERED: Gathered = Gathered::new(|lines| WRITTEN.lock().unwrap().push(lines.to_vec()));
+
+    /// Lines logged close together leave in one write, in order, soon; a line after a quiet
+    /// spell leaves at once.
+    #[test]
+    fn lines_close_together_are_written_together_in_order() {
+        let writes = || WRITTEN.lock().unwrap().clone();
+        GATHERED.write(b"before the thread\n");
+        assert_eq!(writes(), [b"before the thread\n".to_vec()]);
+        GATHERED.start();
+        std::thread::sleep(2 * GATHER);
+        GATHERED.write(b"quiet\n");
+        assert_eq!(
+            writes().len(),
+            2,
+            "a line after a quiet spell is written at once"
+        );
+        for i in 0..100 {
+            GATHERED.write(format!("{i}\n").as_bytes());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writes().concat().len() < 10 + 6 + 190 && Instant::now() < deadline {
+            std::thread::sleep(GATHER);
+        }
+        let written = writes();
+        let burst: String = (0..100).map(|i| format!("{i}\n")).collect();
+        assert_eq!(written[2..].concat(), burst.as_bytes());
+        assert!(
+            written.len() < 2 + 100,
+            "{} writes for 100 lines",
+            written.len() - 2
+        );
+        // Quiet again: the next line leaves at once.
+        std::thread::sleep(2 * GATHER);
+        let before = writes().len();
+        GATHERED.write(b"after\n");
+        assert_eq!(writes().len(), before + 1);
     }
 
     /// [`Lines`]' formatter, writing to a buffer.
