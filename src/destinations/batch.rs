@@ -79,6 +79,39 @@ pub fn encode_all(
         .collect()
 }
 
+/// The rows as one request body, written straight into it, when each row is within the field
+/// limit as it is and all of them fit in one request (the usual case): the bytes
+/// [`encode_all`], [`chunks`] and [`json_array`] would make, without a buffer for every row.
+/// `without` names a column left out, as the destination's encoder leaves it out. No rows make
+/// no request, so no body.
+pub fn whole(rows: &[Row], limits: Limits, without: Option<&str>) -> Option<Vec<u8>> {
+    if rows.is_empty() {
+        return None;
+    }
+    // A row's `approx_bytes` is at least the length of its JSON, with or without a column.
+    let mut bytes = 2 + rows.len().saturating_sub(1);
+    for row in rows {
+        let row_bytes = row.approx_bytes();
+        if row_bytes > limits.field_bytes {
+            return None;
+        }
+        bytes += row_bytes;
+    }
+    if bytes > limits.request_bytes {
+        return None;
+    }
+    let mut body = Vec::with_capacity(bytes);
+    body.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        row.write_json(&mut body, without);
+    }
+    body.push(b']');
+    Some(body)
+}
+
 /// Groups rows, in order, into chunks whose JSON array stays within `request_bytes`.
 pub fn chunks(rows: Vec<Encoded>, request_bytes: usize) -> Vec<Vec<Encoded>> {
     let mut chunks = Vec::new();
@@ -159,6 +192,38 @@ mod tests {
         }
         let order: Vec<usize> = chunks.iter().flatten().map(|r| r.index).collect();
         assert_eq!(order, (0..50).collect::<Vec<_>>());
+    }
+
+    /// The usual case written in one pass is byte for byte what the general path makes; a row
+    /// over the field limit, or rows over the request limit, take the general path.
+    #[test]
+    fn rows_that_fit_as_they_are_are_written_straight_into_one_body() {
+        let rows: Vec<Row> = (0..8).map(|i| row(100 * i)).collect();
+        for without in [None, Some("TimeGenerated")] {
+            let encode: Encoder = match without {
+                None => |row| Ok(row.to_json(None)),
+                Some(_) => |row| Ok(row.to_json(Some("TimeGenerated"))),
+            };
+            let chunks = chunks(
+                encode_all(&rows, LIMITS, encode).unwrap(),
+                LIMITS.request_bytes,
+            );
+            assert_eq!(chunks.len(), 1);
+            assert_eq!(
+                whole(&rows, LIMITS, without).unwrap(),
+                json_array(&chunks[0])
+            );
+        }
+        assert!(whole(&[], LIMITS, None).is_none(), "no rows, no request");
+        assert!(
+            whole(&[row(5_000)], LIMITS, None).is_none(),
+            "over the field limit"
+        );
+        let many: Vec<Row> = (0..20).map(|_| row(900)).collect();
+        assert!(
+            whole(&many, LIMITS, None).is_none(),
+            "over the request limit"
+        );
     }
 
     #[test]

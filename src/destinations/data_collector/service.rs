@@ -58,6 +58,12 @@ impl DataCollector {
         rows: &[Row],
         phase: &Arc<SendPhase>,
     ) -> Result<(), Unsent> {
+        if let Some(body) = batch::whole(rows, LIMITS, Some(TIME_GENERATED)) {
+            return self
+                .post(table, body, phase)
+                .await
+                .map_err(Unsent::all(rows));
+        }
         let mut chunks = request_chunks(rows).map_err(Unsent::all(rows))?.into_iter();
         while let Some(chunk) = chunks.next() {
             let (indices, body) = batch::request(chunk);
