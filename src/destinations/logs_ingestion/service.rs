@@ -72,6 +72,15 @@ impl LogsIngestion {
     ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
         let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
+        if let Some(json) = whole(rows) {
+            let body = gzip::compress(&json, Compression::fast());
+            match self.post(&url, stream, body, phase).await {
+                Ok(Posted::Accepted) => return Ok(()),
+                // Nothing was written: the general path below splits the rows.
+                Ok(Posted::TooLarge) => {}
+                Err(error) => return Err(Unsent::all(rows)(error)),
+            }
+        }
         let chunks = request_chunks(rows).map_err(Unsent::all(rows))?;
         let mut pending: Vec<(Vec<Encoded>, u32)> =
             chunks.into_iter().map(|chunk| (chunk, 0)).collect();
@@ -161,6 +170,16 @@ pub fn request_chunks(rows: &[Row]) -> Result<Vec<Vec<Encoded>>, DeliveryError> 
         .collect())
 }
 
+/// The rows' JSON array, written in one pass, when they fit one request as they are and lie
+/// within one time bucket (the usual case): the one chunk [`request_chunks`] would make.
+fn whole(rows: &[Row]) -> Option<Vec<u8>> {
+    let first = time_bucket(rows.first()?);
+    if rows.iter().any(|row| time_bucket(row) != first) {
+        return None;
+    }
+    batch::whole(rows, LIMITS, None)
+}
+
 /// A chunk's request body: its JSON array, gzip-compressed.
 pub fn request_body(chunk: &[Encoded]) -> Vec<u8> {
     gzip::compress(&batch::json_array(chunk), Compression::fast())
@@ -170,19 +189,24 @@ pub fn request_body(chunk: &[Encoded]) -> Vec<u8> {
 /// (`RecordsTimeRangeIsMoreThan30Minutes`), which group commit could otherwise produce:
 /// rows are sorted into 25-minute buckets, and each bucket is sent on its own.
 fn time_buckets(rows: &[Row], encoded: Vec<Encoded>) -> BTreeMap<i64, Vec<Encoded>> {
-    const BUCKET_SECONDS: i64 = 25 * 60;
     let mut buckets: BTreeMap<i64, Vec<Encoded>> = BTreeMap::new();
     for row in encoded {
-        let time = rows[row.index]
-            .text_of(TIME_GENERATED)
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map_or(0, |t| t.timestamp());
         buckets
-            .entry(time.div_euclid(BUCKET_SECONDS))
+            .entry(time_bucket(&rows[row.index]))
             .or_default()
             .push(row);
     }
     buckets
+}
+
+/// The 25-minute bucket of a row's `TimeGenerated`.
+fn time_bucket(row: &Row) -> i64 {
+    const BUCKET_SECONDS: i64 = 25 * 60;
+    let time = row
+        .text_of(TIME_GENERATED)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map_or(0, |t| t.timestamp());
+    time.div_euclid(BUCKET_SECONDS)
 }
 
 fn encode(row: &Row) -> serde_json::Result<Vec<u8>> {
@@ -222,6 +246,33 @@ mod tests {
             stream_url(&endpoint, "dcr-000a00a000a00000a000000aa000a0aa", "Custom-SkytapAudit_CL").as_str(),
             "https://my-dcr-abcd.eastus-1.ingest.monitor.azure.com/dataCollectionRules/dcr-000a00a000a00000a000000aa000a0aa/streams/Custom-SkytapAudit_CL?api-version=2023-01-01"
         );
+    }
+
+    /// Rows of one time bucket are written in one pass, byte for byte as the one chunk the
+    /// general path makes; rows an hour apart take the general path, which splits them.
+    #[test]
+    fn rows_within_one_time_bucket_are_written_as_one_chunk() {
+        use crate::schema::{Provenance, Table};
+        let provenance = Provenance {
+            source: "auditwolf",
+            message_id: Some("m".into()),
+            received: chrono::Utc::now(),
+        };
+        // The start of a bucket: a multiple of 25 minutes since the epoch.
+        let at = |minutes: i64| {
+            let time = chrono::DateTime::from_timestamp(1_764_460_500 + minutes * 60, 0).unwrap();
+            let mut row = Row::new(Table::AuditWolf, &provenance, time);
+            row.text("Summary", Some("s"));
+            row
+        };
+        let close = [at(0), at(1), at(24)];
+        let chunks = request_chunks(&close).unwrap();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(whole(&close).unwrap(), batch::json_array(&chunks[0]));
+        let apart = [at(0), at(60)];
+        assert_eq!(request_chunks(&apart).unwrap().len(), 2);
+        assert!(whole(&apart).is_none());
+        assert!(whole(&[]).is_none());
     }
 
     #[test]
