@@ -87,6 +87,7 @@ impl<'a> Json<'a> {
         String::from_utf8(out).expect("JSON text is UTF-8")
     }
 
+    /// Appends the value's compact JSON text, in `form`.
     fn write(&self, out: &mut Vec<u8>, form: Form) {
         match self {
             Json::Null => out.extend_from_slice(b"null"),
@@ -104,6 +105,9 @@ impl<'a> Json<'a> {
                 }
                 out.push(b']');
             }
+            Json::Object(members) if form == Form::Value && has_repeated_names(members) => {
+                serde_json::to_writer(out, &self.to_value()).expect("a JSON value serialises")
+            }
             Json::Object(members) => {
                 out.push(b'{');
                 for (i, (key, value)) in members.iter().enumerate() {
@@ -118,45 +122,11 @@ impl<'a> Json<'a> {
             }
         }
     }
-
-    /// Writes the value as serde_json writes the `Value` it reads: as [`Json::write`], except
-    /// that of a repeated name only one member is written, the last one's value where the
-    /// first one stood.
-    fn write_value(&self, out: &mut Vec<u8>) {
-        match self {
-            Json::Object(members) if has_repeated_names(members) => {
-                serde_json::to_writer(out, &self.to_value()).expect("a JSON value serialises")
-            }
-            Json::Object(members) => {
-                out.push(b'{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, key, Form::Plain);
-                    out.push(b':');
-                    value.write_value(out);
-                }
-                out.push(b'}');
-            }
-            Json::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write_value(out);
-                }
-                out.push(b']');
-            }
-            scalar => scalar.write(out, Form::Plain),
-        }
-    }
 }
 
 impl WriteJson for Json<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_value(out);
+        self.write(out, Form::Value);
     }
 
     fn write_json_escaped(&self, out: &mut Vec<u8>) {
@@ -177,12 +147,14 @@ fn has_repeated_names(members: &[(Cow<'_, str>, Json<'_>)]) -> bool {
     !members.iter().all(|(name, _)| seen.insert(name.as_ref()))
 }
 
-/// How JSON text is written: as it is, or escaped to sit inside a JSON string. Only strings
-/// differ: structure, numbers and literals have nothing to escape.
-#[derive(Clone, Copy)]
+/// How JSON text is written: as it was sent, that escaped to sit inside a JSON string, or as
+/// serde_json writes the `Value` it reads (of a repeated name, one member: the last value where
+/// the first stood). Structure, numbers and literals are written alike.
+#[derive(Clone, Copy, PartialEq)]
 enum Form {
     Plain,
     Escaped,
+    Value,
 }
 
 /// Writes a JSON string. Most text in a webhook needs no escape (a string the parser could
@@ -190,7 +162,7 @@ enum Form {
 /// (twice when escaped: the string, then its text).
 fn write_str(out: &mut Vec<u8>, s: &str, form: Form) {
     match form {
-        Form::Plain => write_text(out, s),
+        Form::Plain | Form::Value => write_text(out, s),
         Form::Escaped if json_plain(s) => {
             out.reserve(s.len() + 4);
             out.extend_from_slice(b"\\\"");
@@ -344,8 +316,9 @@ mod tests {
     fn written(tree: &Json<'_>, form: Form) -> String {
         let mut out = Vec::new();
         match form {
-            Form::Plain => tree.write_json(&mut out),
+            Form::Value => tree.write_json(&mut out),
             Form::Escaped => tree.write_json_escaped(&mut out),
+            Form::Plain => tree.write(&mut out, Form::Plain),
         }
         String::from_utf8(out).unwrap()
     }
@@ -362,7 +335,7 @@ mod tests {
         ] {
             let value: Value = serde_json::from_str(&body).unwrap();
             let tree = parse(body.as_bytes()).unwrap();
-            assert_eq!(written(&tree, Form::Plain), value.to_string(), "{body}");
+            assert_eq!(written(&tree, Form::Value), value.to_string(), "{body}");
         }
     }
 
@@ -385,7 +358,7 @@ mod tests {
                 assert_eq!(written(&tree, Form::Escaped), escaped, "{}", path.display());
                 // And as a dynamic column's value.
                 assert_eq!(
-                    written(&tree, Form::Plain),
+                    written(&tree, Form::Value),
                     value.to_string(),
                     "{}",
                     path.display()
