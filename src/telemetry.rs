@@ -198,6 +198,7 @@ impl Write for Line {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        flush();
         io::stdout().flush()?;
         io::stderr().flush()
     }

@@ -12,9 +12,7 @@ use columns::{
     AUDITWOLF, AZURE_MONITOR, COMMON, RAW_EVENT, SKYTAP_AUDIT, SKYTAP_USAGE, STACKSTATE,
 };
 pub use columns::{TRUNCATED, TRUNCATION_MARKER};
-pub use row::{
-    iso8601, json_plain, writable, write_escaped, write_text, Batch, Provenance, Row, WriteJson,
-};
+pub use row::{json_plain, writable, write_escaped, write_text, Batch, Provenance, Row, WriteJson};
 
 /// A column's type, named as Log Analytics names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +247,7 @@ impl TableNames {
 
 #[cfg(test)]
 mod tests {
+    use super::row::iso8601;
     use super::*;
 
     /// An AuditWolf webhook's provenance, received at the epoch.

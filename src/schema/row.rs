@@ -20,7 +20,9 @@ pub fn writable(time: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// Formats a time as ISO 8601 UTC with a `Z`, as Log Analytics expects: whole seconds, or
-/// milli-, micro- or nanoseconds, whichever is shortest and exact (chrono's `AutoSi`).
+/// milli-, micro- or nanoseconds, whichever is shortest and exact (chrono's `AutoSi`). Rows
+/// write it straight into their buffer ([`Row::time`]); this `String` is for the tests.
+#[cfg(test)]
 pub fn iso8601(time: DateTime<Utc>) -> String {
     let mut out = String::with_capacity(30);
     write_iso8601(&mut out, time);
@@ -145,11 +147,7 @@ fn unescape(literal: &[u8]) -> String {
 impl Row {
     /// Starts a row with the time and provenance columns every table has.
     pub fn new(table: Table, provenance: &Provenance, event_time: DateTime<Utc>) -> Self {
-        let mut row = Row {
-            table,
-            cells: Vec::with_capacity(16),
-            json: Vec::with_capacity(1024),
-        };
+        let mut row = Row::empty(table, 16);
         // Sources only pass writable times; any other is replaced by the time of receipt.
         let event_time = writable(event_time).unwrap_or(provenance.received);
         row.time(TIME_GENERATED, Some(event_time))
@@ -163,17 +161,22 @@ impl Row {
     /// Rebuilds a row from stored values (a spilled message); undeclared columns and nulls are
     /// dropped.
     pub fn from_values(table: Table, values: Map<String, Value>) -> Self {
-        let mut row = Row {
-            table,
-            cells: Vec::with_capacity(values.len()),
-            json: Vec::with_capacity(1024),
-        };
+        let mut row = Row::empty(table, values.len());
         for (name, value) in values {
             if let Some((position, column)) = table.position(&name) {
                 row.write(position, column.name, |out| value.write_json(out));
             }
         }
         row
+    }
+
+    /// A row with room for `cells` values and their text.
+    fn empty(table: Table, cells: usize) -> Self {
+        Row {
+            table,
+            cells: Vec::with_capacity(cells),
+            json: Vec::with_capacity(1024),
+        }
     }
 
     pub fn table(&self) -> Table {
