@@ -81,10 +81,39 @@ fn usage_columns(row: &mut Row, item: &Json<'_>) {
 /// Reads Skytap's `YYYY/MM/DD HH:MM:SS` (UTC); ISO 8601 is accepted too.
 fn skytap_time(item: &Json<'_>, pointer: &str) -> Option<DateTime<Utc>> {
     let text = json::text(item, pointer)?;
-    NaiveDateTime::parse_from_str(text.trim(), "%Y/%m/%d %H:%M:%S")
-        .ok()
+    let trimmed = text.trim();
+    exact_skytap_time(trimmed)
+        .or_else(|| NaiveDateTime::parse_from_str(trimmed, SKYTAP_TIME).ok())
         .and_then(|t| writable(t.and_utc()))
         .or_else(|| json::parse_iso8601(text))
+}
+
+const SKYTAP_TIME: &str = "%Y/%m/%d %H:%M:%S";
+
+/// [`SKYTAP_TIME`] read without chrono's format interpreter when the text is exactly what
+/// Skytap sends (`2019/06/07 23:41:29`); anything else (a leap second, a short field) is left
+/// to chrono.
+fn exact_skytap_time(text: &str) -> Option<NaiveDateTime> {
+    let bytes: &[u8; 19] = text.as_bytes().try_into().ok()?;
+    let shape = b"0000/00/00 00:00:00";
+    let fits = bytes.iter().zip(shape).all(|(b, s)| match s {
+        b'0' => b.is_ascii_digit(),
+        _ => b == s,
+    });
+    if !fits {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
+    };
+    let year = i32::try_from(number(0..4)).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, number(5..7), number(8..10))?.and_hms_opt(
+        number(11..13),
+        number(14..16),
+        number(17..19),
+    )
 }
 
 #[cfg(test)]
@@ -149,6 +178,38 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    /// The fast path reads what chrono's format reads, and leaves everything else to it.
+    #[test]
+    fn a_skytap_time_is_read_as_chrono_reads_it() {
+        for text in [
+            "2019/06/07 23:41:29",
+            "0001/01/01 00:00:00",
+            "9999/12/31 23:59:59",
+            "2024/02/29 12:00:00",
+            "2023/02/29 12:00:00",
+            "2019/13/07 23:41:29",
+            "2019/06/07 24:00:00",
+            "2019/06/07 23:59:60",
+            "2019/6/07 23:41:29",
+            "2019/06/07T23:41:29",
+            "2019-06-07 23:41:29",
+            "+2019/06/07 23:41:2",
+            "2019/06/07 23:41:29Z",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(text, SKYTAP_TIME).ok();
+            if let Some(fast) = exact_skytap_time(text) {
+                assert_eq!(Some(fast), chrono, "{text}");
+            }
+            let item = json!({ "date": text });
+            let read = skytap_time(&json::tree(&item), "/date");
+            let expected = chrono
+                .and_then(|t| writable(t.and_utc()))
+                .or_else(|| json::parse_iso8601(text));
+            assert_eq!(read, expected, "{text}");
+        }
+        assert!(exact_skytap_time("2019/06/07 23:41:29").is_some());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use reqwest::{header, StatusCode, Url};
+use reqwest::header::{self, HeaderName, HeaderValue};
+use reqwest::{StatusCode, Url};
 
 use super::config::DataCollectorConfig;
 use super::signature::{authorization, CONTENT_TYPE, RESOURCE};
@@ -16,9 +17,11 @@ use crate::schema::{Row, TableName, EVENT_TIME, TIME_GENERATED};
 use crate::timeouts::Timeouts;
 
 pub const API_VERSION: &str = "2016-04-01";
-const LOG_TYPE: &str = "Log-Type";
-const X_MS_DATE: &str = "x-ms-date";
-const TIME_GENERATED_FIELD: &str = "time-generated-field";
+// Header names are case-insensitive and written in lower case; made once, not parsed (and
+// allocated) for every request.
+const LOG_TYPE: HeaderName = HeaderName::from_static("log-type");
+const X_MS_DATE: HeaderName = HeaderName::from_static("x-ms-date");
+const TIME_GENERATED_FIELD: HeaderName = HeaderName::from_static("time-generated-field");
 /// 30 MB per post; 32 KB per value (Azure truncates longer values silently, so we cut them visibly).
 pub const LIMITS: Limits = Limits {
     request_bytes: 30_000_000,
@@ -97,10 +100,10 @@ impl DataCollector {
             .client
             .post(self.url.clone())
             .header(header::AUTHORIZATION, signature)
-            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))
             .header(LOG_TYPE, table.as_str())
             .header(X_MS_DATE, date)
-            .header(TIME_GENERATED_FIELD, EVENT_TIME)
+            .header(TIME_GENERATED_FIELD, HeaderValue::from_static(EVENT_TIME))
             .body(phase.body(body.into()))
             .send()
             .await

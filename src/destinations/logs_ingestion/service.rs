@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use flate2::Compression;
-use reqwest::{header, StatusCode, Url};
+use reqwest::header::{self, HeaderValue};
+use reqwest::{StatusCode, Url};
 use secrecy::ExposeSecret;
 
 use super::config::LogsIngestionConfig;
@@ -136,8 +137,11 @@ impl LogsIngestion {
                 .client
                 .post(url.clone())
                 .bearer_auth(token.expose_secret())
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::CONTENT_ENCODING, "gzip")
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
+                .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
                 .body(phase.body(body.clone()))
                 .send()
                 .await
