@@ -1,10 +1,18 @@
 //! Fixed-width numbers written digit by digit: the times written for every webhook (rows, log
 //! lines, `x-ms-date`), where chrono's and `format!`'s machinery cost more than the digits.
 
-/// Appends the last `width` decimal digits of `value`, zero-padded, then `after`.
-pub fn push(out: &mut impl Ascii, value: u32, width: u32, after: &str) {
-    for place in (0..width).rev() {
-        out.push_byte(b'0' + (value / 10u32.pow(place) % 10) as u8);
+/// Appends the last `width` (at most 10) decimal digits of `value`, zero-padded, then `after`.
+pub fn push(out: &mut impl Ascii, mut value: u32, width: u32, after: &str) {
+    // Found from the last: dividing by a constant ten is a multiplication, where dividing by a
+    // power of ten worked out for each place was a division per digit.
+    let mut digits = [b'0'; 10];
+    let digits = &mut digits[..width as usize];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    for digit in digits {
+        out.push_byte(*digit);
     }
     out.push_text(after);
 }
