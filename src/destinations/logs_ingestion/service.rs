@@ -33,6 +33,8 @@ pub struct LogsIngestion {
     client: reqwest::Client,
     config: LogsIngestionConfig,
     tokens: TokenProvider,
+    /// Each table's stream URL, in the order of [`Table::ALL`]: made once, not for every request.
+    urls: Vec<Url>,
     /// How long a request waits for a token it finds missing (after a 401): one attempt's budget.
     token_budget: std::time::Duration,
 }
@@ -54,8 +56,16 @@ impl LogsIngestion {
     pub fn new(config: LogsIngestionConfig, timeouts: &Timeouts) -> Self {
         let tokens =
             TokenProvider::new(config.credential.clone(), config.audience.clone(), timeouts);
+        let urls = Table::ALL
+            .iter()
+            .map(|table| {
+                let stream = config.stream(*table);
+                stream_url(&config.endpoint, config.dcr_id.as_str(), stream)
+            })
+            .collect();
         LogsIngestion {
             client: http::client(timeouts),
+            urls,
             config,
             tokens,
             token_budget: timeouts.attempt,
@@ -72,10 +82,11 @@ impl LogsIngestion {
         phase: &Arc<SendPhase>,
     ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
-        let url = stream_url(&self.config.endpoint, self.config.dcr_id.as_str(), stream);
+        let index = Table::ALL.iter().position(|t| *t == table);
+        let url = &self.urls[index.expect("every table is in Table::ALL")];
         if let Some(json) = whole(rows) {
             let body = gzip::compress(&json, Compression::fast());
-            match self.post(&url, stream, body, phase).await {
+            match self.post(url, stream, body, phase).await {
                 Ok(Posted::Accepted) => return Ok(()),
                 // Nothing was written: the general path below splits the rows.
                 Ok(Posted::TooLarge) => {}
@@ -87,7 +98,7 @@ impl LogsIngestion {
             chunks.into_iter().map(|chunk| (chunk, 0)).collect();
         while let Some((chunk, shrinks)) = pending.pop() {
             let body = request_body(&chunk);
-            let failed = match self.post(&url, stream, body, phase).await {
+            let failed = match self.post(url, stream, body, phase).await {
                 Ok(Posted::Accepted) => continue,
                 Ok(Posted::TooLarge) if chunk.len() > 1 => {
                     let mut first = chunk;
