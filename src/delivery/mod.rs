@@ -167,8 +167,10 @@ impl Delivery {
         // The claim's outcome is recorded by its own task, which learns it from the ticket:
         // it is recorded even if this request goes away, or its attempt ends after the answer.
         let claimed = match (&self.claims, &mut ticket) {
+            // Boxed: its state is kilobytes that every webhook's future would otherwise carry
+            // while it waits, durable claims on or off.
             (Some(claims), Some(ticket)) => {
-                self.claim(claims, ticket, batch.rows.len(), deadline).await
+                Box::pin(self.claim(claims, ticket, batch.rows.len(), deadline)).await
             }
             _ => Ok(None),
         };
@@ -200,7 +202,7 @@ impl Delivery {
                 Commit::Delivered => Outcome::Delivered,
                 Commit::InFlight => Outcome::Failed(DeliveryError::InFlight),
                 Commit::Returned(work, error) => match spill {
-                    Some(queue) => self.spill(queue, batch.table, *work, error).await,
+                    Some(queue) => Box::pin(self.spill(queue, batch.table, *work, error)).await,
                     // Dropping the work releases the key, remembering any rows already written.
                     None => Outcome::Failed(error),
                 },

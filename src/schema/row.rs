@@ -379,6 +379,13 @@ impl Row {
         true
     }
 
+    /// Gives back the room the row's buffers grew but did not fill (a buffer doubles as it
+    /// grows): a row made from a webhook waits for the destination with only what it holds.
+    pub fn shrink_to_fit(&mut self) {
+        self.json.shrink_to_fit();
+        self.cells.shrink_to_fit();
+    }
+
     /// Drops the text of replaced values from the buffer.
     fn compact(&mut self) {
         let mut json = Vec::with_capacity(self.cells.iter().map(|c| c.end - c.start).sum());

@@ -13,7 +13,7 @@ use super::json::{self, Json, PayloadError};
 use super::proof::{no_secure_webhooks, Gate, Subscriptions, VerifyError};
 use super::verify::Secrets;
 use super::{auditwolf, azure_monitor, skytap, stackstate, Source};
-use crate::schema::Batch;
+use crate::schema::{Batch, Row};
 use crate::timeouts::Timeouts;
 
 /// The secrets each source is verified with. Required for AuditWolf and StackState.
@@ -127,7 +127,8 @@ impl Verifier {
             Some(value) => value,
             None => json::parse(&body).map_err(|e| fail(Refusal::Payload(e)))?,
         };
-        let batch = rows(&verified, &value, received).map_err(|e| fail(Refusal::Payload(e)))?;
+        let mut batch = rows(&verified, &value, received).map_err(|e| fail(Refusal::Payload(e)))?;
+        batch.rows.iter_mut().for_each(Row::shrink_to_fit);
         if source == Source::AzureMonitor {
             let allowed = self.credentials.azure_monitor_subscriptions.as_ref();
             azure_monitor::authorise(allowed, &batch).map_err(|e| fail(Refusal::Verify(e)))?;

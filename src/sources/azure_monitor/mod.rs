@@ -40,7 +40,9 @@ pub(super) async fn prove(
         },
         _ => None,
     };
-    match (entra.check(headers).await, tokenid) {
+    // Boxed: the token check (which may fetch signing keys) is a kilobyte of state that every
+    // webhook's future would otherwise carry.
+    match (Box::pin(entra.check(headers)).await, tokenid) {
         (Ok(()), _) => Ok(()),
         // Neither proof: say what was wrong with the `tokenid` as well.
         (Err(BearerError::Missing), Some(wrong)) => Err(VerifyError::NoProof(Box::new(wrong))),
