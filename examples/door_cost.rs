@@ -1,8 +1,11 @@
-//! The door's cost alone: the benchmark's fixtures (compact, as senders send them) admitted
-//! `ROUNDS` times each, with no server and no delivery, for instruction counts that nothing
-//! else moves. Run it under callgrind twice (`ROUNDS=0` for the startup) and subtract:
+//! The door's cost alone: the benchmark's fixtures (compact, as senders send them) admitted as
+//! many rounds as its argument says (default 1000), with no server and no delivery, for
+//! instruction counts that nothing else moves. Run it under callgrind with 0 rounds (the
+//! startup) and with some, and subtract:
 //!
-//!   valgrind --tool=callgrind target/release/examples/door_cost 2000
+//!   cargo build --release --example door_cost
+//!   valgrind --tool=callgrind target/release/examples/door_cost 0
+//!   valgrind --tool=callgrind target/release/examples/door_cost 500   # 4,000 webhooks
 //!
 //! `bench/instructions.sh` measures the whole handler; this isolates parsing and rows.
 
