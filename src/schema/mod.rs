@@ -77,6 +77,14 @@ impl Table {
         Table::StackState,
     ];
 
+    /// The table's place in [`Table::ALL`], for what is kept per table in that order.
+    pub fn index(self) -> usize {
+        Table::ALL
+            .iter()
+            .position(|t| *t == self)
+            .expect("every table is in Table::ALL")
+    }
+
     /// The setting that names this table.
     pub fn setting(self) -> &'static str {
         match self {

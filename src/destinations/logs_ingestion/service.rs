@@ -82,8 +82,7 @@ impl LogsIngestion {
         phase: &Arc<SendPhase>,
     ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
-        let index = Table::ALL.iter().position(|t| *t == table);
-        let url = &self.urls[index.expect("every table is in Table::ALL")];
+        let url = &self.urls[table.index()];
         if let Some(json) = whole(rows) {
             let body = gzipped(&json);
             match self.post(url, stream, body, phase).await {
