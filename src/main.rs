@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -105,7 +104,7 @@ async fn replay_held(settings: &Settings) -> ExitCode {
 }
 
 async fn serve(settings: &Settings) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
+    let listener = server::bind(settings.port)?;
     let state = web::Data::new(AppState::new(settings));
     tracing::info!(
         version = VERSION,

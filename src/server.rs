@@ -1,11 +1,12 @@
 //! The one route table: every function in a `*/function.json` folder is served here.
 
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, Service, ServiceRequest};
 use actix_web::http::{Method, Uri};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::app::AppState;
 use crate::cli::VERSION;
@@ -66,6 +67,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(health))
             .default_service(web::to(|req| method_not_allowed(req, "GET, HEAD"))),
     );
+}
+
+/// How many connections the kernel holds completed for the workers to accept: actix's own
+/// default (the kernel caps it at `net.core.somaxconn`). `TcpListener::bind` asks for 128; a
+/// burst of new connections past that (the Functions host opening connections as it scales, a
+/// sender's retry storm after an outage) has its SYNs dropped, and each waits a second for its
+/// retry.
+const BACKLOG: i32 = 2048;
+
+/// The handler's listener on this machine's loopback at `port` (0: any free port).
+pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    // As `TcpListener::bind` does: a restarted handler may take its port back at once.
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Starts serving on an already-bound listener (port 0 in tests). On SIGTERM or SIGINT (Ctrl-C
@@ -154,4 +173,35 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(json!({
         "error": format!("no function is served at {}; the functions are {}", req.path(), functions.join(", "))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_burst_of_new_connections_waits_in_the_queue_rather_than_for_a_retried_syn() {
+        // Nothing accepts while they connect: each completed connection waits in the queue.
+        let listener = bind(0).unwrap();
+        let address = listener.local_addr().unwrap();
+        let burst = 300;
+        let clients: Vec<TcpStream> = (0..burst)
+            .filter_map(|_| TcpStream::connect_timeout(&address, Duration::from_millis(50)).ok())
+            .collect();
+        listener.set_nonblocking(true).unwrap();
+        let queued = std::iter::from_fn(|| listener.accept().ok()).count();
+        // The kernel holds one more than the backlog, which it caps at somaxconn (4096 since
+        // Linux 5.4, 128 before).
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .map_or(4096, |text| text.trim().parse().unwrap());
+        assert_eq!(
+            queued,
+            burst.min(somaxconn + 1),
+            "a queue of {queued} (std's bind gives 128): the rest wait a second for the SYN's retry"
+        );
+        drop(clients);
+    }
 }
