@@ -83,8 +83,8 @@ impl LogsIngestion {
     ) -> Result<(), Unsent> {
         let stream = self.config.stream(table);
         let url = &self.urls[table.index()];
-        if let Some(json) = whole(rows) {
-            let body = gzipped(&json);
+        // The JSON goes as soon as its gzip is made: only the body waits for the answer.
+        if let Some(body) = whole(rows).map(|json| gzipped(&json)) {
             match self.post(url, stream, body, phase).await {
                 Ok(Posted::Accepted) => return Ok(()),
                 // Nothing was written: the general path below splits the rows.
