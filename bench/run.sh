@@ -107,6 +107,10 @@ cat > "$work/direct.lua" <<'LUA'
 request = function() return wrk.format("POST", "/api/logs", { ["Content-Type"] = "application/json" }, string.rep("x", 3000)) end
 LUA
 read -r _ rt_p50 rt_p99 _ <<<"$(load 1 "http://127.0.0.1:$fast" "$work/direct.lua")"
+# Baseline 3: the slow destination itself at 1,024 connections, driven the same way: what
+# connections / latency comes to with its real latency (its sleep ends on the timer's next
+# millisecond) and this load generator.
+read -r slow_rps slow_p50 _ <<<"$(load 1024 "http://127.0.0.1:$slow" "$work/direct.lua")"
 
 rows=""
 row() { rows+="| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 | $9 ($(ratio "$9" "$bare_cpu")×) |"$'\n'; }
@@ -141,14 +145,15 @@ done
 ideal=$(( 1024 * 1000 / SLOW_MS ))
 for api in li dc; do
   read -r rps p50 p99 bad rss out cpu aux <<<"$(handler_run "$api" "$slow" 1024)"
-  row "$api, 1024 conn, destination ${SLOW_MS} ms" "$rps" "$(ratio "$rps" "$ideal")× conn/latency" "$p50" "$p99" "$bad" "$rss" "$out" "$cpu"
+  row "$api, 1024 conn, destination ${SLOW_MS} ms" "$rps" "$(ratio "$rps" "$ideal")× conn/latency, $(ratio "$rps" "$slow_rps")× the destination direct" "$p50" "$p99" "$bad" "$rss" "$out" "$cpu"
 done
 
 cat <<TABLE
 
 wrk -t1 pinned to core 0, ${DURATION}s per run, fixture mix of 8 webhooks with a fresh message id per request.
 Baselines in this run: bare actix server $bare_rps req/s at 64 connections (the higher of the two below) (p99 $bare_p99 ms, $bare_rss MB; $bare_rss_1024 MB at 1,024 connections);
-one direct round trip to the fake destination p50 $rt_p50 ms (p99 $rt_p99 ms); conn/latency = $ideal req/s.
+one direct round trip to the fake destination p50 $rt_p50 ms (p99 $rt_p99 ms); conn/latency = $ideal req/s at a nominal ${SLOW_MS} ms;
+the ${SLOW_MS} ms destination driven directly at 1,024 connections: $slow_rps req/s, p50 $slow_p50 ms ($(ratio "$slow_rps" "$ideal")× conn/latency).
 Load generator check: the bare server answers $bare_rps_t1 req/s to one pinned wrk thread and $bare_rps_t2 req/s to two unpinned ($(ratio "$bare_rps_t2" "$bare_rps_t1")×; near 1 means wrk was not the limit); "× bare" uses the higher.
 CPU per request (user + system, from /proc): bare server $bare_cpu µs; Azurite's table service $azurite_cpu µs per webhook in the claims-on run.
 
