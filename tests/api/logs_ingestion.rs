@@ -225,25 +225,35 @@ async fn a_lone_row_answered_413_is_cut_shorter_until_it_is_accepted() {
 
 #[actix_web::test]
 async fn an_expiring_token_is_refreshed_before_it_expires() {
+    use std::time::Duration;
+    use tokio::time::Instant;
+
     let azure = FakeLogsIngestion::start();
-    azure.set_token_lifetime(TimeDelta::seconds(2));
+    // The answer's expiry is in whole seconds: the handler reckons a 4 s token lives 4 or 5 s,
+    // and refreshes it past half of that (2 or 2.5 s after it asked), in the background.
+    azure.set_token_lifetime(TimeDelta::seconds(4));
     let app = spawn_ingestion_app(azure.managed_identity_settings()).await;
     let body = |id: &str| fixture_with_id("stackstate-open.json", id);
     assert_eq!(
         app.post_signed("/api/stackstate", &body("n1")).await.status,
         200
     );
+    // The token was fetched before this.
+    let fetched_by = Instant::now();
     assert_eq!(
         app.post_signed("/api/stackstate", &body("n2")).await.status,
         200
     );
-    assert_eq!(azure.token_requests(), 1);
-    // Past half the token's life (1 s) the handler fetches a new one before using it.
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(azure.token_requests(), 1, "a young token is kept");
+    tokio::time::sleep_until(fetched_by + Duration::from_millis(2800)).await;
     assert_eq!(
         app.post_signed("/api/stackstate", &body("n3")).await.status,
         200
     );
+    // Before the first token expires (4 s after it was fetched), a second one is fetched.
+    while azure.token_requests() < 2 && fetched_by.elapsed() < Duration::from_millis(3800) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(azure.token_requests(), 2);
     assert!(
         azure.rejected().is_empty(),
