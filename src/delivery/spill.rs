@@ -20,6 +20,11 @@ use crate::timeouts::Timeouts;
 pub const DEFAULT_QUEUE: &str = "webhook-spill";
 /// A queue message holds at most 64 KiB of text; keep a margin.
 pub const MAX_MESSAGE_TEXT: usize = 64_000;
+/// The most JSON one message inflates to. A drained message is inflated whole and parsed into
+/// values, and deflate alone would let 48 KB of gzip stand for about 50 MB: a message written
+/// elsewhere, or damaged, that inflates further is refused unread, and rows that compress
+/// better than that are split across messages.
+pub const MAX_MESSAGE_JSON: usize = 4 * 1024 * 1024;
 /// The smallest value a row is cut to before it is refused as unspillable.
 const MIN_FIELD_BYTES: usize = 256;
 /// The format this build writes and the only one it reads: a message of another version (from
@@ -94,7 +99,7 @@ pub fn encode(table: Table, rows: &[Row], field_bytes: usize) -> Result<Vec<Mess
     pending.push(0..rows.len());
     while let Some(range) = pending.pop() {
         let text = message_text(table, &json[range.clone()]);
-        if text.len() <= MAX_MESSAGE_TEXT {
+        if let Some(text) = text.filter(|text| text.len() <= MAX_MESSAGE_TEXT) {
             messages.push(Message { text, rows: range });
         } else if range.len() > 1 {
             let middle = range.start + range.len() / 2;
@@ -113,7 +118,7 @@ fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, Spil
     while limit >= MIN_FIELD_BYTES {
         row.truncate_fields(limit);
         let text = message_text(table, &[row.to_json(None)]);
-        if text.len() <= MAX_MESSAGE_TEXT {
+        if let Some(text) = text.filter(|text| text.len() <= MAX_MESSAGE_TEXT) {
             return Ok(text);
         }
         limit /= 2;
@@ -121,8 +126,9 @@ fn shrink(table: Table, mut row: Row, field_bytes: usize) -> Result<String, Spil
     Err(SpillError::RowTooLarge)
 }
 
-/// A `Spilled` message of rows already written as JSON, compressed and base64-encoded.
-fn message_text(table: Table, rows: &[Vec<u8>]) -> String {
+/// A `Spilled` message of rows already written as JSON, compressed and base64-encoded; `None`
+/// when its JSON is over [`MAX_MESSAGE_JSON`].
+fn message_text(table: Table, rows: &[Vec<u8>]) -> Option<String> {
     let mut json = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 64);
     json.extend_from_slice(format!("{{\"v\":{VERSION},\"table\":").as_bytes());
     serde_json::to_writer(&mut json, table.default_name()).expect("a name serialises");
@@ -134,7 +140,8 @@ fn message_text(table: Table, rows: &[Vec<u8>]) -> String {
         json.extend_from_slice(row);
     }
     json.extend_from_slice(b"]}");
-    STANDARD.encode(gzip::compress(&json, Compression::default()))
+    (json.len() <= MAX_MESSAGE_JSON)
+        .then(|| STANDARD.encode(gzip::compress(&json, Compression::default())))
 }
 
 /// Reads a message back into its table and rows.
@@ -145,8 +152,14 @@ pub fn decode(text: &str) -> Result<(Table, Vec<Row>), SpillError> {
         .map_err(|_| malformed("not base64"))?;
     let mut json = Vec::new();
     GzDecoder::new(gzip.as_slice())
+        .take(MAX_MESSAGE_JSON as u64 + 1)
         .read_to_end(&mut json)
         .map_err(|_| malformed("not gzip"))?;
+    if json.len() > MAX_MESSAGE_JSON {
+        return Err(malformed(&format!(
+            "it inflates past {MAX_MESSAGE_JSON} bytes, the most a spilled batch holds"
+        )));
+    }
     let spilled: Spilled = serde_json::from_slice(&json).map_err(|e| malformed(&e.to_string()))?;
     if spilled.v != VERSION {
         return Err(malformed(&format!(
@@ -270,6 +283,32 @@ mod tests {
         let mut direct = large.clone();
         direct.truncate_fields(FIELD_BYTES);
         assert_eq!(decoded, [direct]);
+    }
+
+    #[test]
+    fn a_message_that_inflates_past_the_cap_is_refused_unread() {
+        // 5 MiB of one byte deflates to a few kilobytes: well within a message's 64 KB.
+        let bomb = STANDARD.encode(gzip::compress(
+            &vec![b' '; MAX_MESSAGE_JSON + 1024 * 1024],
+            Compression::default(),
+        ));
+        assert!(bomb.len() <= MAX_MESSAGE_TEXT);
+        let error = decode(&bomb).err().unwrap().to_string();
+        assert!(error.contains("inflates past"), "{error}");
+    }
+
+    #[test]
+    fn rows_that_compress_well_are_split_so_that_no_message_inflates_past_the_cap() {
+        // Ten rows of a megabyte each compress to about ten kilobytes together.
+        let rows: Vec<Row> = (0..10).map(|_| row(&"a".repeat(1 << 20))).collect();
+        let messages = encode(Table::AuditWolf, &rows, 2 << 20).unwrap();
+        assert!(messages.len() >= 3, "{} messages", messages.len());
+        for message in &messages {
+            assert!(message.text.len() <= MAX_MESSAGE_TEXT);
+            assert_eq!(decode(&message.text).unwrap().1, rows[message.rows.clone()]);
+        }
+        let covered: usize = messages.iter().map(|m| m.rows.len()).sum();
+        assert_eq!(covered, 10);
     }
 
     #[test]
