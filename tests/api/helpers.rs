@@ -301,7 +301,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     );
     let vars = Vars::new(settings.into_iter().collect());
     let settings = Settings::from_vars(&vars).expect("test settings are valid");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = server::bind(0).unwrap();
     let mut address = format!("http://{}", listener.local_addr().unwrap());
     let server = server::run(listener, web::Data::new(AppState::new(&settings))).unwrap();
     actix_web::rt::spawn(server);
