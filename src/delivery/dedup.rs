@@ -2,10 +2,11 @@
 //! de-duplicate). Keys live in memory as 16-byte digests for a window: a restart, or another
 //! instance, forgets them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hashbrown::HashTable;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
@@ -13,20 +14,29 @@ use tokio::time::Instant;
 /// What identifies a webhook: the first 128 bits of SHA-256 over its key.
 type Digest = [u8; 16];
 
-/// At most this many settled keys are remembered. Each costs about 60 bytes (a 16-byte digest
-/// and a 4-byte time in the map and in the expiry queue, with their tables' slack): ~6 MB.
+/// At most this many settled keys are remembered. Each costs about 37 bytes, all of it set
+/// aside up front: its digest and time in the expiry queue (24), and a 4-byte index entry with
+/// its table's slack (13): ~3.7 MB, which never grows, nor is copied to grow.
 pub const CAPACITY: usize = 100_000;
 
-/// How a key stands.
+/// How a key's delivery ended.
 #[derive(Clone, Copy, PartialEq)]
-enum Entry {
-    /// An attempt may still commit this webhook's rows; a copy waits for its outcome.
-    InFlight,
-    /// Every row was delivered (or spilled), at this second of the window clock.
-    Done(u32),
-    /// Whether the rows were written is unknown since this second (a queue put that timed out):
-    /// a copy is refused as in flight until the window ends, rather than written twice.
-    Unknown(u32),
+enum Outcome {
+    /// Every row was delivered (or spilled): a copy is a duplicate.
+    Done,
+    /// Whether the rows were written is unknown (a queue put that timed out): a copy is refused
+    /// as in flight until the window ends, rather than written twice.
+    Unknown,
+    /// Released part-way: a copy is new, and delivers only the rows in `Keys::partial`.
+    Partial,
+}
+
+/// A key whose delivery ended, at this second of the window clock.
+#[derive(Clone, Copy)]
+struct Ended {
+    at: u32,
+    outcome: Outcome,
+    key: Digest,
 }
 
 /// Digests are already uniformly random: their first eight bytes are the hash.
@@ -47,14 +57,89 @@ impl std::hash::Hasher for DigestHasher {
 
 type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
 
-#[derive(Default)]
+/// The index's hash of a digest: its first eight bytes, as [`DigestHasher`] takes them.
+fn hash(key: &Digest) -> u64 {
+    u64::from_le_bytes(key[..8].try_into().expect("a digest has 16 bytes"))
+}
+
 struct Keys {
-    entries: DigestMap<Entry>,
+    /// Keys whose attempt may still commit; a copy waits for the outcome.
+    in_flight: HashSet<Digest, std::hash::BuildHasherDefault<DigestHasher>>,
+    /// Keys whose delivery ended, in the order they ended, for expiry and the size cap.
+    ended: VecDeque<Ended>,
+    /// The sequence number of `ended`'s front; each entry's is one more than the one before.
+    front: u32,
+    /// For each key that is done or unknown, the sequence number of its latest entry in
+    /// `ended`: the digest is kept once, there.
+    settled: HashTable<u32>,
     /// Rows (by position) of webhooks whose delivery stopped part-way, and when: a retry
-    /// delivers only the others. Rare, so kept apart from `entries`.
+    /// delivers only the others. Rare, so kept apart.
     partial: DigestMap<(u32, Box<[u32]>)>,
-    /// Settled keys in the order they settled, for expiry and the size cap.
-    order: VecDeque<(u32, Digest)>,
+}
+
+impl Keys {
+    fn new(capacity: usize) -> Self {
+        Keys {
+            in_flight: HashSet::default(),
+            // One over the cap: an entry is added before the oldest goes.
+            ended: VecDeque::with_capacity(capacity + 1),
+            front: 0,
+            // Twice the cap: as keys come and go the table fills with tombstones, which
+            // hashbrown clears in place only while it is at most half full; fuller, it doubles.
+            settled: HashTable::with_capacity(2 * (capacity + 1)),
+            partial: DigestMap::default(),
+        }
+    }
+
+    /// How `key` last ended, if it is done or unknown.
+    fn outcome(&self, key: &Digest) -> Option<Outcome> {
+        let entry = |seq: &u32| &self.ended[seq.wrapping_sub(self.front) as usize];
+        let seq = self.settled.find(hash(key), |seq| entry(seq).key == *key)?;
+        Some(entry(seq).outcome)
+    }
+
+    fn push(&mut self, ended: Ended) {
+        let seq = self.front.wrapping_add(self.ended.len() as u32);
+        self.ended.push_back(ended);
+        if ended.outcome == Outcome::Partial {
+            return;
+        }
+        let Keys {
+            ended: entries,
+            front,
+            settled,
+            ..
+        } = self;
+        let entry = |seq: &u32| &entries[seq.wrapping_sub(*front) as usize];
+        let key = &ended.key;
+        // A key that ended again replaces its older entry, which stays in `ended` until it expires.
+        settled
+            .entry(
+                hash(key),
+                |seq| entry(seq).key == *key,
+                |seq| hash(&entry(seq).key),
+            )
+            .insert(seq);
+    }
+
+    fn pop_front(&mut self) {
+        let Some(oldest) = self.ended.pop_front() else {
+            return;
+        };
+        let seq = self.front;
+        self.front = seq.wrapping_add(1);
+        // A key that ended again later has a later entry; this one is stale.
+        if let Ok(current) = self.settled.find_entry(hash(&oldest.key), |s| *s == seq) {
+            current.remove();
+        }
+        if self
+            .partial
+            .get(&oldest.key)
+            .is_some_and(|(since, _)| *since == oldest.at && oldest.outcome == Outcome::Partial)
+        {
+            self.partial.remove(&oldest.key);
+        }
+    }
 }
 
 /// Remembers settled webhook keys for `window`, at most [`CAPACITY`] of them.
@@ -107,7 +192,7 @@ impl Dedup {
 
     fn with_capacity(window: Duration, capacity: usize) -> Arc<Self> {
         Arc::new(Dedup {
-            keys: Mutex::default(),
+            keys: Mutex::new(Keys::new(capacity)),
             changed: Notify::new(),
             epoch: Instant::now(),
             window: u32::try_from(window.as_secs()).unwrap_or(u32::MAX),
@@ -126,12 +211,12 @@ impl Dedup {
             {
                 let mut keys = self.lock();
                 self.expire(&mut keys);
-                match keys.entries.get(&digest) {
-                    Some(Entry::Done(_)) => return Claim::Duplicate,
-                    Some(Entry::Unknown(_)) => return Claim::Busy,
-                    Some(Entry::InFlight) => {}
-                    None => {
-                        keys.entries.insert(digest, Entry::InFlight);
+                match keys.outcome(&digest) {
+                    Some(Outcome::Done) => return Claim::Duplicate,
+                    Some(Outcome::Unknown) => return Claim::Busy,
+                    _ if keys.in_flight.contains(&digest) => {}
+                    _ => {
+                        keys.in_flight.insert(digest);
                         let delivered = keys.partial.remove(&digest).map(|(_, rows)| rows);
                         return Claim::New(Ticket {
                             dedup: Arc::clone(self),
@@ -161,43 +246,32 @@ impl Dedup {
 
     fn expire(&self, keys: &mut Keys) {
         let now = self.now();
-        while let Some(&(at, key)) = keys.order.front() {
-            if now.saturating_sub(at) < self.window && keys.order.len() <= self.capacity {
+        while let Some(oldest) = keys.ended.front() {
+            if now.saturating_sub(oldest.at) < self.window && keys.ended.len() <= self.capacity {
                 break;
             }
-            keys.order.pop_front();
-            // A key settled again later has a later entry in `order`; this one is stale.
-            let entry = keys.entries.get(&key);
-            if entry == Some(&Entry::Done(at)) || entry == Some(&Entry::Unknown(at)) {
-                keys.entries.remove(&key);
-            }
-            if keys
-                .partial
-                .get(&key)
-                .is_some_and(|(since, _)| *since == at)
-            {
-                keys.partial.remove(&key);
-            }
+            keys.pop_front();
         }
     }
 
     fn finish(&self, key: Digest, delivered: &mut Vec<u32>, end: End) {
-        let now = self.now();
+        let at = self.now();
         let mut keys = self.lock();
-        if end != End::Released {
-            let entry = match end {
-                End::Settled => Entry::Done(now),
-                _ => Entry::Unknown(now),
-            };
-            keys.entries.insert(key, entry);
-            keys.order.push_back((now, key));
-        } else {
-            keys.entries.remove(&key);
-            if !delivered.is_empty() {
+        keys.in_flight.remove(&key);
+        let outcome = match end {
+            End::Settled => Some(Outcome::Done),
+            End::Unknown => Some(Outcome::Unknown),
+            End::Released if delivered.is_empty() => None,
+            End::Released => {
                 let rows = std::mem::take(delivered).into_boxed_slice();
-                keys.partial.insert(key, (now, rows));
-                keys.order.push_back((now, key));
+                keys.partial.insert(key, (at, rows));
+                Some(Outcome::Partial)
             }
+        };
+        if let Some(outcome) = outcome {
+            keys.push(Ended { at, outcome, key });
+            // Back within the cap at once, so `ended` never grows past what was set aside.
+            self.expire(&mut keys);
         }
         drop(keys);
         self.changed.notify_waiters();
@@ -365,6 +439,57 @@ mod tests {
         spilled.settle_spilled();
         assert_eq!(ended.await.unwrap(), TicketEnd::Spilled);
         assert!(matches!(dedup.claim("c", soon()).await, Claim::Duplicate));
+    }
+
+    #[tokio::test]
+    async fn a_key_settled_after_a_partial_delivery_outlives_the_older_entry() {
+        let dedup = Dedup::with_capacity(Duration::from_secs(60), 2);
+        let mut first = claim(&dedup, "k").await;
+        first.record([0]);
+        drop(first);
+        claim(&dedup, "k").await.settle();
+        claim(&dedup, "a").await.settle();
+        // Over the cap, the partial entry of "k" went; its later settling stays.
+        assert!(matches!(dedup.claim("k", soon()).await, Claim::Duplicate));
+        claim(&dedup, "b").await.settle();
+        assert!(
+            matches!(dedup.claim("k", soon()).await, Claim::New(_)),
+            "now its settling went too"
+        );
+    }
+
+    #[tokio::test]
+    async fn positions_in_the_expiry_queue_wrap_around() {
+        let dedup = Dedup::with_capacity(Duration::from_secs(60), 3);
+        dedup.lock().front = u32::MAX - 1;
+        for key in ["a", "b", "c", "d", "e"] {
+            claim(&dedup, key).await.settle();
+        }
+        for key in ["c", "d", "e"] {
+            assert!(
+                matches!(dedup.claim(key, soon()).await, Claim::Duplicate),
+                "{key}"
+            );
+        }
+        assert!(matches!(dedup.claim("b", soon()).await, Claim::New(_)));
+    }
+
+    #[tokio::test]
+    async fn the_tables_never_grow_past_what_was_set_aside() {
+        let dedup = Dedup::with_capacity(Duration::from_secs(60), 100);
+        let set_aside = {
+            let keys = dedup.lock();
+            (keys.ended.capacity(), keys.settled.allocation_size())
+        };
+        for i in 0..1_000 {
+            claim(&dedup, &i.to_string()).await.settle();
+        }
+        let keys = dedup.lock();
+        assert_eq!((keys.ended.len(), keys.settled.len()), (100, 100));
+        assert_eq!(
+            (keys.ended.capacity(), keys.settled.allocation_size()),
+            set_aside
+        );
     }
 
     #[tokio::test]
