@@ -210,7 +210,7 @@ impl Dedup {
             changed.as_mut().enable();
             {
                 let mut keys = self.lock();
-                self.expire(&mut keys);
+                self.expire(&mut keys, self.now());
                 match keys.outcome(&digest) {
                     Some(Outcome::Done) => return Claim::Duplicate,
                     Some(Outcome::Unknown) => return Claim::Busy,
@@ -244,8 +244,7 @@ impl Dedup {
         u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
 
-    fn expire(&self, keys: &mut Keys) {
-        let now = self.now();
+    fn expire(&self, keys: &mut Keys, now: u32) {
         while let Some(oldest) = keys.ended.front() {
             if now.saturating_sub(oldest.at) < self.window && keys.ended.len() <= self.capacity {
                 break;
@@ -271,7 +270,7 @@ impl Dedup {
         if let Some(outcome) = outcome {
             keys.push(Ended { at, outcome, key });
             // Back within the cap at once, so `ended` never grows past what was set aside.
-            self.expire(&mut keys);
+            self.expire(&mut keys, at);
         }
         drop(keys);
         self.changed.notify_waiters();
