@@ -80,8 +80,9 @@ impl DeliveryError {
 impl DeliveryError {
     /// True when retrying cannot help until an operator fixes something (key, role, disk).
     pub fn needs_operator(&self) -> bool {
+        // A redirect too: the endpoint setting points somewhere else (redirects are not followed).
         let permanent =
-            |status: u16| (400..500).contains(&status) && status != 408 && status != 429;
+            |status: u16| (300..500).contains(&status) && status != 408 && status != 429;
         match self {
             DeliveryError::Rejected { status, .. } => permanent(*status),
             DeliveryError::Token(TokenError::Refused { status, .. }) => permanent(*status),

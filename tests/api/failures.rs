@@ -109,6 +109,26 @@ async fn a_destination_answering_500_is_a_503_with_retry_after() {
 }
 
 #[actix_web::test]
+async fn a_destination_answering_a_redirect_is_not_followed_and_the_webhook_is_a_503() {
+    // An endpoint setting that points at something that redirects (a portal, a front door):
+    // followed, a 301, 302 or 303 became a GET that a page answered 200, so the webhook was
+    // answered 200 with its rows delivered nowhere. A 307 or 308 must fail the same way.
+    let app = spawn_app_with(&[("DELIVERY_TIMEOUT_SECONDS", "0.5")]).await;
+    for status in [301, 302, 303, 307, 308] {
+        app.azure.answer_with(status);
+        let answer = app
+            .post_signed("/api/stackstate", &fixture("stackstate-open.json"))
+            .await;
+        assert_eq!(answer.status, 503, "{status}: {}", answer.json);
+        assert!(answer.retry_after.is_some(), "{status}");
+        let error = answer.json["error"].as_str().unwrap();
+        assert!(error.contains(&format!("HTTP {status}")), "{error}");
+    }
+    assert_eq!(app.azure.moved(), 0, "no redirect was followed");
+    assert!(app.azure.accepted().is_empty());
+}
+
+#[actix_web::test]
 async fn a_destination_answering_403_is_a_503_with_retry_after() {
     let app = spawn_app().await;
     app.azure.answer_with(403);

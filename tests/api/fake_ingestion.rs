@@ -59,6 +59,8 @@ struct State {
     /// Answers for the next managed-identity requests, then `token_answer`.
     token_script: VecDeque<TokenAnswer>,
     token_answer: TokenAnswer,
+    /// Requests that followed a redirect (an injected 3xx points at `/moved`).
+    moved: usize,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,7 @@ impl FakeLogsIngestion {
             ingestion_requests: 0,
             token_script: VecDeque::new(),
             token_answer: TokenAnswer::Issue,
+            moved: 0,
         }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -100,6 +103,7 @@ impl FakeLogsIngestion {
                     "/dataCollectionRules/{dcr}/streams/{stream}",
                     web::post().to(ingest),
                 )
+                .route("/moved", web::to(moved))
         })
         .workers(1)
         .listen(listener)
@@ -147,6 +151,11 @@ impl FakeLogsIngestion {
     pub fn refuse_all_tokens(&self) {
         self.state.lock().unwrap().refuse_all_tokens = true;
     }
+    /// How many requests followed a redirect to `/moved`.
+    pub fn moved(&self) -> usize {
+        self.state.lock().unwrap().moved
+    }
+
     pub fn token_requests(&self) -> usize {
         self.state.lock().unwrap().token_requests
     }
@@ -293,6 +302,12 @@ async fn ingest(
     answered.await.expect("the commit task answers")
 }
 
+/// Where an injected redirect points: a page that answers 200 to anything, as a portal would.
+async fn moved(state: web::Data<Mutex<State>>) -> HttpResponse {
+    state.lock().unwrap().moved += 1;
+    HttpResponse::Ok().body("<html>moved</html>")
+}
+
 /// Checks an ingestion request as Azure does and records its rows, or answers what failed.
 fn commit(
     req: &HttpRequest,
@@ -317,6 +332,9 @@ fn commit(
                 let mut answer = HttpResponse::build(status.try_into().unwrap());
                 if let Some(seconds) = retry_after {
                     answer.insert_header(("Retry-After", seconds));
+                }
+                if (300..400).contains(&status) {
+                    answer.insert_header(("Location", "/moved"));
                 }
                 return answer.json(json!({"error": {"code": "Injected"}}));
             }

@@ -72,6 +72,8 @@ struct FakeState {
     script: std::collections::VecDeque<u16>,
     /// Every request that arrived, whatever its answer.
     received: usize,
+    /// Requests that followed a redirect (a 3xx answer points at `/moved`).
+    moved: usize,
     delay: std::time::Duration,
 }
 
@@ -125,6 +127,11 @@ impl FakeDataCollector {
         self.state.lock().unwrap().received
     }
 
+    /// How many requests followed a redirect to `/moved`.
+    pub fn moved(&self) -> usize {
+        self.state.lock().unwrap().moved
+    }
+
     pub fn accepted(&self) -> Vec<Post> {
         self.state.lock().unwrap().accepted.clone()
     }
@@ -139,6 +146,11 @@ async fn collect(
     body: web::Bytes,
     state: web::Data<Mutex<FakeState>>,
 ) -> HttpResponse {
+    if req.path() == "/moved" {
+        // Where a redirect points: a page that answers 200 to anything, as a portal would.
+        state.lock().unwrap().moved += 1;
+        return HttpResponse::Ok().body("<html>moved</html>");
+    }
     let delay = {
         let mut state = state.lock().unwrap();
         state.received += 1;
@@ -165,6 +177,9 @@ async fn collect(
             let mut response = HttpResponse::build(answer.try_into().unwrap());
             if answer == 429 {
                 response.insert_header(("Retry-After", "1"));
+            }
+            if (300..400).contains(&answer) {
+                response.insert_header(("Location", "/moved"));
             }
             response.json(serde_json::json!({"Error": "Injected"}))
         }

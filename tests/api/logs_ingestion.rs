@@ -322,6 +322,25 @@ async fn refusals_from_the_api_are_503s_and_nothing_is_delivered() {
 }
 
 #[actix_web::test]
+async fn a_redirect_is_not_followed_so_rows_are_never_counted_delivered_elsewhere() {
+    let azure = FakeLogsIngestion::start();
+    azure.inject(&[(302, None), (307, None)]);
+    let mut settings = azure.managed_identity_settings();
+    settings.push(("DELIVERY_TIMEOUT_SECONDS".into(), "0.5".into()));
+    let app = spawn_ingestion_app(settings).await;
+    for status in [302, 307] {
+        let answer = app
+            .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+            .await;
+        assert_eq!(answer.status, 503, "{status}: {}", answer.json);
+        let error = answer.json["error"].as_str().unwrap();
+        assert!(error.contains(&format!("HTTP {status}")), "{error}");
+    }
+    assert_eq!(azure.moved(), 0, "no redirect was followed");
+    assert!(azure.accepted().is_empty());
+}
+
+#[actix_web::test]
 async fn a_burst_of_throttling_and_server_errors_is_retried_within_the_deadline() {
     let azure = FakeLogsIngestion::start();
     azure.inject(&[(500, None), (503, None), (429, Some("1")), (500, None)]);
