@@ -151,6 +151,7 @@ impl FakeLogsIngestion {
     pub fn refuse_all_tokens(&self) {
         self.state.lock().unwrap().refuse_all_tokens = true;
     }
+
     /// How many requests followed a redirect to `/moved`.
     pub fn moved(&self) -> usize {
         self.state.lock().unwrap().moved
