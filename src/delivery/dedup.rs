@@ -128,16 +128,14 @@ impl Keys {
         };
         let seq = self.front;
         self.front = seq.wrapping_add(1);
-        // A key that ended again later has a later entry; this one is stale.
-        if let Ok(current) = self.settled.find_entry(hash(&oldest.key), |s| *s == seq) {
+        // A key that ended again later has a later entry (or rows); this one is stale.
+        if oldest.outcome == Outcome::Partial {
+            let current = |(since, _): &(u32, Box<[u32]>)| *since == oldest.at;
+            if self.partial.get(&oldest.key).is_some_and(current) {
+                self.partial.remove(&oldest.key);
+            }
+        } else if let Ok(current) = self.settled.find_entry(hash(&oldest.key), |s| *s == seq) {
             current.remove();
-        }
-        if self
-            .partial
-            .get(&oldest.key)
-            .is_some_and(|(since, _)| *since == oldest.at && oldest.outcome == Outcome::Partial)
-        {
-            self.partial.remove(&oldest.key);
         }
     }
 }
