@@ -1,13 +1,13 @@
 //! Benchmark helper (not shipped): `bare` reads each body and answers 200, the ceiling of the
-//! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers 200 after
-//! `DELAY_MS`, with a managed-identity token endpoint at `GET /msi/token` for Logs Ingestion.
+//! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers after
+//! `DELAY_MS` as the API would (the Data Collector 200, Logs Ingestion 204), with a managed-identity token endpoint at `GET /msi/token` for Logs Ingestion.
 //! Both count what they receive at `GET /stats`.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 #[derive(Default)]
 struct Stats {
@@ -16,6 +16,7 @@ struct Stats {
 }
 
 async fn receive(
+    request: HttpRequest,
     body: web::Bytes,
     stats: web::Data<Stats>,
     delay: web::Data<Duration>,
@@ -25,7 +26,11 @@ async fn receive(
     if !delay.is_zero() {
         actix_web::rt::time::sleep(**delay).await;
     }
-    HttpResponse::Ok().finish()
+    if request.path().starts_with("/dataCollectionRules/") {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    }
 }
 
 /// A managed-identity token answer, valid for an hour.

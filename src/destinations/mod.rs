@@ -80,9 +80,10 @@ impl DeliveryError {
 impl DeliveryError {
     /// True when retrying cannot help until an operator fixes something (key, role, disk).
     pub fn needs_operator(&self) -> bool {
-        // A redirect too: the endpoint setting points somewhere else (redirects are not followed).
+        // A redirect, or a 2xx other than the API's success, too: the endpoint setting points
+        // at something other than the API (redirects are not followed).
         let permanent =
-            |status: u16| (300..500).contains(&status) && status != 408 && status != 429;
+            |status: u16| (200..500).contains(&status) && status != 408 && status != 429;
         match self {
             DeliveryError::Rejected { status, .. } => permanent(*status),
             DeliveryError::Token(TokenError::Refused { status, .. }) => permanent(*status),
@@ -213,6 +214,36 @@ impl Destination {
                 }
                 sink.append(name, rows).await.map_err(Unsent::all(rows))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(status: u16) -> DeliveryError {
+        DeliveryError::Rejected {
+            status,
+            body: String::new(),
+            retry_after: None,
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_that_is_not_the_apis_success_nor_transient_needs_an_operator() {
+        // A 2xx other than the API's own success and a redirect both mean the endpoint setting
+        // points at something else: retrying the same address cannot help.
+        for status in [200, 202, 204, 301, 307, 400, 403, 404, 413] {
+            let error = rejected(status);
+            assert!(error.needs_operator(), "{status}");
+            assert!(!error.is_retryable(), "{status}");
+        }
+        for status in [408, 429, 500, 502, 503, 504] {
+            let error = rejected(status);
+            assert!(!error.needs_operator(), "{status}");
+            assert!(error.is_retryable(), "{status}");
         }
     }
 }

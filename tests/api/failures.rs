@@ -129,6 +129,30 @@ async fn a_destination_answering_a_redirect_is_not_followed_and_the_webhook_is_a
 }
 
 #[actix_web::test]
+async fn a_destination_answering_a_2xx_other_than_200_is_not_the_api_and_the_webhook_is_a_503() {
+    // The Data Collector API accepts with 200 and nothing else. Another 2xx comes from something
+    // that is not the API (a mock, a gateway, a page), which stores nothing: counted as
+    // delivered, the webhook would be answered 200 with its rows lost.
+    let app = spawn_app_with(&[("DELIVERY_TIMEOUT_SECONDS", "0.5")]).await;
+    for status in [201, 202, 204] {
+        app.azure.answer_with(status);
+        let answer = app
+            .post_signed("/api/stackstate", &fixture("stackstate-open.json"))
+            .await;
+        assert_eq!(answer.status, 503, "{status}: {}", answer.json);
+        let error = answer.json["error"].as_str().unwrap();
+        assert!(error.contains(&format!("HTTP {status}")), "{error}");
+    }
+    assert!(app.azure.accepted().is_empty());
+    app.azure.answer_with(200);
+    let answer = app
+        .post_signed("/api/stackstate", &fixture("stackstate-open.json"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(app.azure.accepted().len(), 1);
+}
+
+#[actix_web::test]
 async fn a_destination_answering_403_is_a_503_with_retry_after() {
     let app = spawn_app().await;
     app.azure.answer_with(403);

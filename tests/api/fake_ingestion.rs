@@ -324,11 +324,12 @@ fn commit(
             HttpResponse::build(status.try_into().unwrap()).json(json!({"error": {"code": reason}}))
         }
         Ok(rows) => {
-            // An injected success takes its turn and is accepted as usual.
+            // An injected 204 takes its turn and is accepted as usual; another 2xx is answered
+            // as something other than the API would, storing nothing.
             let injected = state
                 .injected
                 .pop_front()
-                .filter(|(status, _)| *status >= 300);
+                .filter(|(status, _)| *status != 204);
             if let Some((status, retry_after)) = injected {
                 let mut answer = HttpResponse::build(status.try_into().unwrap());
                 if let Some(seconds) = retry_after {

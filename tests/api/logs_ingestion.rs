@@ -341,6 +341,31 @@ async fn a_redirect_is_not_followed_so_rows_are_never_counted_delivered_elsewher
 }
 
 #[actix_web::test]
+async fn a_2xx_other_than_204_is_not_the_api_so_rows_are_never_counted_delivered() {
+    // 204 is the API's only success. A 200 or 202 comes from something else at the endpoint's
+    // address (a gateway, a mock, a page), which stores nothing.
+    let azure = FakeLogsIngestion::start();
+    azure.inject(&[(200, None), (202, None)]);
+    let mut settings = azure.managed_identity_settings();
+    settings.push(("DELIVERY_TIMEOUT_SECONDS".into(), "0.5".into()));
+    let app = spawn_ingestion_app(settings).await;
+    for status in [200, 202] {
+        let answer = app
+            .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+            .await;
+        assert_eq!(answer.status, 503, "{status}: {}", answer.json);
+        let error = answer.json["error"].as_str().unwrap();
+        assert!(error.contains(&format!("HTTP {status}")), "{error}");
+    }
+    assert!(azure.accepted().is_empty());
+    let answer = app
+        .post("/api/skytap", &fixture("skytap-audit.json"), &[])
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(azure.rows().len(), 2, "the third try delivered once");
+}
+
+#[actix_web::test]
 async fn a_burst_of_throttling_and_server_errors_is_retried_within_the_deadline() {
     let azure = FakeLogsIngestion::start();
     azure.inject(&[(500, None), (503, None), (429, Some("1")), (500, None)]);

@@ -157,7 +157,8 @@ impl LogsIngestion {
                 .await
                 .map_err(DeliveryError::unreachable)?;
             let status = response.status();
-            if status.is_success() {
+            // The API's only success; another 2xx is something else at the endpoint's address.
+            if status == StatusCode::NO_CONTENT {
                 return Ok(Posted::Accepted);
             }
             if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -252,6 +253,7 @@ fn rejected(
         401 => Some("the token was refused twice: check that the identity is in the DCR's tenant and that LOGS_INGESTION_AUDIENCE matches the cloud".into()),
         403 => Some("grant the identity the \"Monitoring Metrics Publisher\" role on the data collection rule (role assignments take up to 30 minutes to apply)".into()),
         404 => Some(format!("check LOGS_INGESTION_ENDPOINT, LOGS_INGESTION_DCR_ID (the DCR's immutableId) and that the DCR declares the stream {stream}")),
+        200..300 => Some("the endpoint answered a 2xx other than the API's 204, so it is not a logs ingestion endpoint: set LOGS_INGESTION_ENDPOINT to the data collection endpoint's (or the DCR's) logs ingestion URI".into()),
         300..400 => Some("the endpoint answered a redirect, which is not followed: set LOGS_INGESTION_ENDPOINT to the data collection endpoint's (or the DCR's) logs ingestion URI".into()),
         400 => Some(format!("the DCR refused the rows of {stream}: its stream declaration must match `handler schema`")),
         413 => Some(format!("a single row of {stream} was refused as too large even after cutting its values")),
