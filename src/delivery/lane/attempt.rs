@@ -13,19 +13,17 @@ use crate::destinations::{DeliveryError, Unsent};
 use crate::schema::Row;
 
 impl Lane {
-    /// Starts an attempt for `group` in the slot dispatch counted for it.
-    pub(super) fn start(
-        self: &Arc<Self>,
-        group: Vec<Pending>,
-        phase: Arc<SendPhase>,
-        saturated: bool,
-    ) {
+    /// Starts an attempt in the slot dispatch counted for it; the attempt takes its group when
+    /// the delivery runtime gets to it.
+    pub(super) fn start(self: &Arc<Self>) {
         let lane = Arc::clone(self);
         // The slot is made inside the task: a task dropped unpolled (the runtime is going away)
         // must not take the lane's lock, which this thread holds.
         self.runtime.spawn(async move {
-            let slot = Slot { lane, held: true };
-            slot.attempt(group, phase, saturated).await;
+            let mut slot = Slot { lane, held: true };
+            if let Some((group, phase, saturated)) = slot.take_group() {
+                slot.attempt(group, phase, saturated).await;
+            }
         });
     }
 
@@ -128,6 +126,20 @@ impl Slot {
     async fn attempt(mut self, group: Vec<Pending>, phase: Arc<SendPhase>, saturated: bool) {
         let lane = Arc::clone(&self.lane);
         lane.attempt(&mut self, group, phase, saturated).await;
+    }
+
+    /// The group this slot was held for, and whether every slot was busy as it left; `None`,
+    /// with the slot given back, when nothing may leave now.
+    fn take_group(&mut self) -> Option<(Vec<Pending>, Arc<SendPhase>, bool)> {
+        let lane = Arc::clone(&self.lane);
+        let mut state = lane.lock();
+        let taken = lane.take_group(&mut state);
+        let saturated = state.in_flight >= state.concurrency.limit();
+        if taken.is_none() {
+            self.free(&mut state);
+        }
+        lane.dispatch(&mut state);
+        taken.map(|(group, phase)| (group, phase, saturated))
     }
 
     fn free(&mut self, state: &mut State) {

@@ -1,6 +1,8 @@
 //! Adaptive group commit for one table. A webhook goes out at once when a delivery slot is free;
 //! webhooks that arrive while every slot is busy, or while the destination is paused after a
-//! failure or a 429, wait together and leave as one request when a slot frees up. An attempt,
+//! failure or a 429, wait together and leave as one request when a slot frees up. A slot's group
+//! is taken when the delivery runtime runs its attempt, so webhooks that arrive while that
+//! runtime is busy join it (no timer: an idle runtime takes the group at once). An attempt,
 //! once sent, is never abandoned: its outcome settles each webhook's key.
 
 use std::collections::{HashMap, VecDeque};
@@ -50,6 +52,10 @@ struct State {
     /// Webhooks of failed groups, each waiting out its backoff before it rejoins the queue.
     parked: Vec<(Instant, Pending)>,
     in_flight: usize,
+    /// A slot is held for a group that its attempt has not taken yet: the attempt takes every
+    /// webhook queued by the time the delivery runtime runs it, so while that runtime is busy,
+    /// arrivals join the group instead of waiting for the next one.
+    gathering: bool,
     concurrency: Concurrency,
     pacing: Pacing,
     /// When the next wake-up is due, if one is scheduled.
@@ -80,6 +86,7 @@ impl Lane {
                 queue: VecDeque::new(),
                 parked: Vec::new(),
                 in_flight: 0,
+                gathering: false,
                 concurrency: Concurrency::default(),
                 pacing: Pacing::default(),
                 wake_at: None,
@@ -159,26 +166,19 @@ impl Lane {
         state.unpark(now);
         let paused = state.pacing.paused(now);
         let mut spaced_until = None;
-        while paused.is_none()
+        if paused.is_none()
+            && !state.gathering
             && !state.queue.is_empty()
             && state.in_flight < state.concurrency.limit()
         {
-            if let Some(next) = state.next_start().filter(|next| *next > now) {
-                spaced_until = Some(next);
-                break;
+            match state.next_start().filter(|next| *next > now) {
+                Some(next) => spaced_until = Some(next),
+                None => {
+                    state.in_flight += 1;
+                    state.gathering = true;
+                    self.start();
+                }
             }
-            let group = self.take_group(&mut state.queue);
-            if group.is_empty() {
-                continue;
-            }
-            state.in_flight += 1;
-            state.pacing.started(now, group.len() > 1);
-            let phase = SendPhase::new();
-            for pending in &group {
-                state.sending.insert(pending.id, Arc::clone(&phase));
-            }
-            let saturated = state.in_flight >= state.concurrency.limit();
-            self.start(group, phase, saturated);
         }
         let parked = state.parked.iter().map(|(at, _)| *at);
         let next = parked.chain(paused).chain(spaced_until).min();
@@ -200,8 +200,28 @@ impl Lane {
         self.dispatch(&mut state);
     }
 
+    /// Takes the group for the slot held while it gathered: `None` when nothing may leave now
+    /// (every webhook it was held for has gone, or the destination paused the table meanwhile).
+    fn take_group(&self, state: &mut State) -> Option<(Vec<Pending>, Arc<SendPhase>)> {
+        state.gathering = false;
+        let now = Instant::now();
+        if state.pacing.paused(now).is_some() {
+            return None;
+        }
+        let group = self.oldest(&mut state.queue);
+        if group.is_empty() {
+            return None;
+        }
+        state.pacing.started(now, group.len() > 1);
+        let phase = SendPhase::new();
+        for pending in &group {
+            state.sending.insert(pending.id, Arc::clone(&phase));
+        }
+        Some((group, phase))
+    }
+
     /// The oldest waiting webhooks, up to the group's row and byte bounds (at least one).
-    fn take_group(&self, queue: &mut VecDeque<Pending>) -> Vec<Pending> {
+    fn oldest(&self, queue: &mut VecDeque<Pending>) -> Vec<Pending> {
         let (mut rows, mut bytes) = (0, 0);
         let mut group = Vec::new();
         while let Some(next) = queue.front() {
@@ -334,6 +354,57 @@ mod tests {
             "the next group gathers behind the busy slot"
         );
         drop((first, waiting));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn webhooks_that_arrive_before_the_delivery_runtime_takes_the_group_join_it() {
+        let (lane, _silent) = silent_lane();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        // The three commits run before the attempt the first one started, as they would on the
+        // HTTP workers while the delivery runtime is busy.
+        let commits: Vec<_> = (0..3)
+            .map(|_| {
+                let lane = Arc::clone(&lane);
+                tokio::spawn(async move { lane.commit(work(), deadline).await })
+            })
+            .collect();
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(counts(&lane), (1, 0), "one request carries all three");
+        assert_eq!(lane.lock().sending.len(), 3);
+        drop(commits);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_still_gathering_when_the_table_is_paused_waits_out_the_pause() {
+        let (lane, _silent) = silent_lane();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Polled once, the commit holds a slot for its group; a 429 with `Retry-After: 1` pauses
+        // the table before the delivery runtime takes the group.
+        let commit = lane.commit(work(), deadline);
+        tokio::pin!(commit);
+        tokio::select! {
+            biased;
+            _ = &mut commit => unreachable!("the destination never answers"),
+            () = std::future::ready(()) => {}
+        }
+        assert!(lane.lock().gathering);
+        let throttled = DeliveryError::Rejected {
+            status: 429,
+            body: String::new(),
+            retry_after: Some(1),
+            hint: None,
+        };
+        lane.lock().pacing.failed(&throttled, Instant::now());
+        tokio::task::yield_now().await;
+        assert_eq!(
+            counts(&lane),
+            (0, 1),
+            "the slot is given back, the webhook waits"
+        );
+        tokio::time::sleep(Duration::from_millis(1001)).await;
+        assert_eq!(counts(&lane), (1, 0), "sent once the pause is over");
     }
 
     #[tokio::test(start_paused = true)]
