@@ -57,16 +57,53 @@ pub fn parse_retry_after(value: &[u8]) -> u64 {
         .map_or(MAX_RETRY_AFTER, |seconds| seconds.min(MAX_RETRY_AFTER))
 }
 
-/// The start of an error response's body, for the log.
-pub async fn error_body(response: reqwest::Response) -> String {
-    let mut text = response.text().await.unwrap_or_default();
-    text.truncate(text.floor_char_boundary(MAX_ERROR_BODY));
-    text
+/// The start of an error response's body, for the log. No more than that is read: a wrong
+/// endpoint setting can point at a page of any size, or a body that never ends.
+pub async fn error_body(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let mut end = bytes.len().min(MAX_ERROR_BODY);
+    // A character cut at the end is left out rather than shown as a replacement.
+    if let Err(cut) = std::str::from_utf8(&bytes[..end]) {
+        if cut.error_len().is_none() {
+            end = cut.valid_up_to();
+        }
+    }
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    #[tokio::test]
+    async fn an_error_body_is_read_only_as_far_as_the_log_keeps_it() {
+        // An answer whose body never ends: read whole, it would grow until the attempt's
+        // timeout and then be lost.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let head = "HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n";
+            let chunk = format!("{:x}\r\n{}\r\n", 3000, "é".repeat(1500));
+            let mut sent = stream.write_all(head.as_bytes());
+            while sent.is_ok() {
+                sent = stream.write_all(chunk.as_bytes());
+            }
+        });
+        let response = client(&Timeouts::default()).get(url).send().await.unwrap();
+        let body = error_body(response).await;
+        // The 1,024th byte is the first half of an "é".
+        let kept = format!("x{}", "é".repeat(MAX_ERROR_BODY / 2 - 1));
+        assert_eq!(body, kept, "whole characters only");
+    }
 
     #[test]
     fn a_retry_after_is_honoured_up_to_a_minute_and_an_unreadable_one_counts_as_a_minute() {
