@@ -1,7 +1,8 @@
 //! Benchmark helper (not shipped): `bare` reads each body and answers 200, the ceiling of the
 //! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers after
-//! `DELAY_MS` as the API would (the Data Collector 200, Logs Ingestion 204), with a managed-identity token endpoint at `GET /msi/token` for Logs Ingestion.
-//! Both count what they receive at `GET /stats`.
+//! `DELAY_MS` as the API would (the Data Collector 200, Logs Ingestion 204), with a
+//! managed-identity token endpoint at `GET /msi/token` for Logs Ingestion. Both count what they
+//! receive at `GET /stats`.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
