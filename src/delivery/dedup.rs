@@ -62,6 +62,11 @@ fn hash(key: &Digest) -> u64 {
     u64::from_le_bytes(key[..8].try_into().expect("a digest has 16 bytes"))
 }
 
+/// The entry of `ended` with sequence number `seq`, given the front's.
+fn entry_at(ended: &VecDeque<Ended>, front: u32, seq: u32) -> &Ended {
+    &ended[seq.wrapping_sub(front) as usize]
+}
+
 struct Keys {
     /// Keys whose attempt may still commit; a copy waits for the outcome.
     in_flight: HashSet<Digest, std::hash::BuildHasherDefault<DigestHasher>>,
@@ -93,7 +98,7 @@ impl Keys {
 
     /// How `key` last ended, if it is done or unknown.
     fn outcome(&self, key: &Digest) -> Option<Outcome> {
-        let entry = |seq: &u32| &self.ended[seq.wrapping_sub(self.front) as usize];
+        let entry = |seq: &u32| entry_at(&self.ended, self.front, *seq);
         let seq = self.settled.find(hash(key), |seq| entry(seq).key == *key)?;
         Some(entry(seq).outcome)
     }
@@ -110,7 +115,7 @@ impl Keys {
             settled,
             ..
         } = self;
-        let entry = |seq: &u32| &entries[seq.wrapping_sub(*front) as usize];
+        let entry = |seq: &u32| entry_at(entries, *front, *seq);
         let key = &ended.key;
         // A key that ended again replaces its older entry, which stays in `ended` until it expires.
         settled
