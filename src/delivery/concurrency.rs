@@ -1,6 +1,6 @@
-//! How many requests a table may have in flight: additive increase while the destination keeps
-//! up, multiplicative decrease when it throttles, fails or slows down (after Vector's adaptive
-//! request concurrency).
+//! How many requests a table may have in flight: a slow start, then additive increase while the
+//! destination keeps up, multiplicative decrease when it throttles, fails or slows down (after
+//! Vector's adaptive request concurrency and TCP's congestion control).
 
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub struct Concurrency {
     rtt: Option<Duration>,
     /// At most one decrease per round trip: one slow burst is one signal, not many.
     last_decrease: Option<Instant>,
+    /// Until the first decrease, each saturated success adds a slot, so the limit doubles every
+    /// round trip (TCP's slow start): at 50 ms it reaches [`MAX`] in a quarter of a second, not
+    /// in the two seconds one slot per round trip takes, while every webhook waits longer.
+    slow_start: bool,
 }
 
 impl Default for Concurrency {
@@ -34,6 +38,7 @@ impl Default for Concurrency {
             limit: INITIAL,
             rtt: None,
             last_decrease: None,
+            slow_start: true,
         }
     }
 }
@@ -56,7 +61,12 @@ impl Concurrency {
             self.decrease(0.9, now);
         } else if saturated && average >= GROW_ABOVE {
             // +1/limit per request is +1 per round trip's worth of requests.
-            self.limit = (self.limit + 1.0 / self.limit).min(MAX);
+            let step = if self.slow_start {
+                1.0
+            } else {
+                1.0 / self.limit
+            };
+            self.limit = (self.limit + step).min(MAX);
         }
         self.rtt = Some(average.mul_f64(1.0 - ALPHA) + rtt.mul_f64(ALPHA));
     }
@@ -74,6 +84,7 @@ impl Concurrency {
         }
         self.limit = (self.limit * factor).max(INITIAL);
         self.last_decrease = Some(now);
+        self.slow_start = false;
     }
 }
 
@@ -92,14 +103,27 @@ mod tests {
     }
 
     #[test]
-    fn a_saturated_slow_destination_gets_about_one_more_slot_per_round_trip_up_to_the_max() {
+    fn a_saturated_slow_destination_doubles_its_slots_every_round_trip_up_to_the_max() {
+        // Each request of a round trip's worth adds a slot: 1, 2, 4, 8, 16.
         assert_eq!(grown(1).limit(), 2);
-        assert!(
-            (4..=6).contains(&grown(12).limit()),
-            "{}",
-            grown(12).limit()
-        );
+        assert_eq!(grown(1 + 2).limit(), 4);
+        assert_eq!(grown(1 + 2 + 4 + 8).limit(), MAX as usize);
         assert_eq!(grown(1000).limit(), MAX as usize);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_decrease_the_limit_grows_by_about_one_slot_per_round_trip() {
+        let mut concurrency = grown(1000);
+        concurrency.backed_off(Instant::now());
+        assert_eq!(concurrency.limit(), 8);
+        for _ in 0..8 {
+            concurrency.succeeded(SLOW, true, Instant::now());
+        }
+        assert_eq!(concurrency.limit(), 8, "{:?}", concurrency.limit);
+        for _ in 0..12 {
+            concurrency.succeeded(SLOW, true, Instant::now());
+        }
+        assert_eq!(concurrency.limit(), 10, "{:?}", concurrency.limit);
     }
 
     #[test]
