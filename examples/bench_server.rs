@@ -1,8 +1,8 @@
 //! Benchmark helper (not shipped): `bare` reads each body and answers 200, the ceiling of the
-//! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers
-//! `DELAY_MS` after a request arrives (to within a fraction of a millisecond) as the API would (the Data Collector 200, Logs Ingestion 204), with a
-//! managed-identity token endpoint at `GET /msi/token` for Logs Ingestion. Both count what they
-//! receive at `GET /stats`.
+//! HTTP stack; `destination` is a fast fake Log Analytics (either API) that answers `DELAY_MS`
+//! after a request arrives (to a fraction of a millisecond) as the API would (the Data Collector
+//! 200, Logs Ingestion 204), with a managed-identity token endpoint at `GET /msi/token` for Logs
+//! Ingestion. Both count what they receive at `GET /stats`.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use tokio::sync::oneshot;
 
 #[derive(Default)]
 struct Stats {
@@ -46,7 +45,9 @@ impl Timer {
                     None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 };
                 match next {
-                    Ok((deadline, wake)) => drop(waiting.insert((deadline, arrival), wake)),
+                    Ok((deadline, wake)) => {
+                        waiting.insert((deadline, arrival), wake);
+                    }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }

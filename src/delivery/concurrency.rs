@@ -27,8 +27,9 @@ pub struct Concurrency {
     /// At most one decrease per round trip: one slow burst is one signal, not many.
     last_decrease: Option<Instant>,
     /// Until the first decrease, each saturated success adds a slot, so the limit doubles every
-    /// round trip (TCP's slow start): at 50 ms it reaches [`MAX`] in a quarter of a second, not
-    /// in the two seconds one slot per round trip takes, while every webhook waits longer.
+    /// round trip (TCP's slow start): at 50 ms a new instance's table reaches [`MAX`] in about
+    /// half a second, not in the two seconds one slot per round trip took, while every webhook
+    /// waited longer.
     slow_start: bool,
 }
 
@@ -60,7 +61,8 @@ impl Concurrency {
         if rtt.as_secs_f64() > average.as_secs_f64() * SLOW_FACTOR {
             self.decrease(0.9, now);
         } else if saturated && average >= GROW_ABOVE {
-            // +1/limit per request is +1 per round trip's worth of requests.
+            // +1 per request doubles the limit every round trip; +1/limit per request is +1 per
+            // round trip's worth of requests.
             let step = if self.slow_start {
                 1.0
             } else {
