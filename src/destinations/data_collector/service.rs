@@ -138,8 +138,7 @@ fn hint(status: StatusCode, table: &TableName) -> Option<String> {
     match status.as_u16() {
         403 => Some("check LOG_ANALYTICS_WORKSPACE_ID and LOG_ANALYTICS_SHARED_KEY (the workspace's primary or secondary key) and the server clock".into()),
         404 => Some("check LOG_ANALYTICS_ENDPOINT and LOG_ANALYTICS_WORKSPACE_ID".into()),
-        200..300 => Some("the endpoint answered a 2xx other than the API's 200, so it is not the Data Collector API: set LOG_ANALYTICS_ENDPOINT to the workspace's ingestion endpoint, or leave it unset".into()),
-        300..400 => Some("the endpoint answered a redirect, which is not followed: set LOG_ANALYTICS_ENDPOINT to the workspace's ingestion endpoint, or leave it unset".into()),
+        200..400 => Some("the endpoint answered a redirect (not followed) or a 2xx other than the API's 200, so it is not the Data Collector API: set LOG_ANALYTICS_ENDPOINT to the workspace's ingestion endpoint, or leave it unset".into()),
         400 => Some(format!("the workspace refused the {table} records; its error body says why")),
         _ => None,
     }
